@@ -1,0 +1,1 @@
+"""FHIR machinery with no web framework: packages, definitions, OperationOutcome."""
