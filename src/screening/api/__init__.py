@@ -1,0 +1,1 @@
+"""The FHIR REST door: `/fhir`."""

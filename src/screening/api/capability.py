@@ -1,0 +1,81 @@
+"""The CapabilityStatement: built from what the server really does, never written by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from screening.api.environment import FhirEnvironment
+from screening.store.query_parse import MODIFIERS, SORTABLE
+
+INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
+                "history-type", "create", "search-type"]
+SOFTWARE_VERSION = "0.1.0"
+
+
+def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict[str, Any]:
+    """What this server supports: every resource type, its interactions and parameters."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Mobility screening and rehabilitation referral service",
+        "kind": "instance",
+        "software": {"name": "screening", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "Mobility screening FHIR server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": _DOCUMENTATION,
+            "resource": [_resource(env, t) for t in sorted(env.resource_types)],
+            "interaction": [{"code": "transaction"}, {"code": "batch"},
+                            {"code": "history-system"}],
+        }],
+    }
+
+
+def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
+    params = env.indexer.params_for(res_type)
+    search = [
+        {"name": "_id", "type": "token"},
+        {"name": "_lastUpdated", "type": "date"},
+    ] + [
+        {"name": code, "definition": p.url, "type": p.type,
+         "documentation": _modifiers(p.type)}
+        for code, p in sorted(params.items())
+    ]
+    return {
+        "type": res_type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+        "interaction": [{"code": c} for c in INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "searchInclude": [f"{res_type}:{c}" for c, p in sorted(params.items())
+                          if p.type == "reference"] + ["*"],
+        "searchRevInclude": ["*:*"],
+        "searchParam": search,
+    }
+
+
+def _modifiers(kind: str) -> str:
+    extra = " and a target resource type" if kind == "reference" else ""
+    prefixes = " Prefixes eq ne gt lt ge le sa eb ap." if kind in (
+        "date", "number", "quantity") else ""
+    sortable = " Sortable." if kind in SORTABLE else ""
+    return f"Modifiers: {', '.join(sorted(MODIFIERS[kind]))}{extra}.{prefixes}{sortable}"
+
+
+_DOCUMENTATION = (
+    "JSON only. Search: GET or POST _search; _count (paging links backed by a stored result,"
+    " stable while data changes), _sort (several keys, '-' for descending), _include and"
+    " _revinclude (no :iterate), _summary=count, _elements, _total. Unknown parameters are"
+    " reported in an OperationOutcome entry, or rejected with 400 under"
+    " 'Prefer: handling=strict'. Chained parameters, _has, composite and special parameters"
+    " are not supported. Writes: If-Match (ETag W/\"n\") and If-None-Exist; JSON Patch;"
+    " 'Prefer: return=minimal|representation|OperationOutcome'. Transactions are atomic."
+)

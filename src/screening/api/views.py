@@ -1,0 +1,99 @@
+"""Flask glue for `/fhir`: parse the HTTP request, run the interaction, write HTTP back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date
+
+from screening.api.bundles import BundleProcessor
+from screening.api.capability import capability_statement
+from screening.api.http import parse_request
+from screening.api.interactions import Interactions
+from screening.api.messages import FhirRequest, FhirResponse
+from screening.boundary import app_state, unit_of_work
+from screening.fhir.outcome import FhirError, Issue, MethodNotAllowed, operation_outcome
+from screening.store.clock import to_instant, utcnow
+
+log = logging.getLogger(__name__)
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+
+
+def base_url() -> str:
+    """The public base of the FHIR door (configured, or taken from the request)."""
+    return app_state().config.base_url or request.host_url.rstrip("/") + "/fhir"
+
+
+@bp.route("/metadata", methods=["GET"])
+def metadata() -> Response:
+    """The CapabilityStatement."""
+    statement = capability_statement(app_state().fhir, base_url(), to_instant(utcnow()))
+    return _http(FhirResponse(200, statement))
+
+
+@bp.route("", defaults={"path": ""}, methods=METHODS)
+@bp.route("/", defaults={"path": ""}, methods=METHODS)
+@bp.route("/<path:path>", methods=METHODS)
+def endpoint(path: str) -> Response:
+    """Every other FHIR interaction."""
+    state = app_state()
+    cfg = state.config
+    req = parse_request(request, path, cfg.max_body_bytes, cfg.max_json_depth)
+    with unit_of_work(state, write=req.method != "GET") as session:
+        response = run(Interactions(state.fhir, session, base_url()), req)
+    return _http(response)
+
+
+def run(api: Interactions, req: FhirRequest) -> FhirResponse:
+    """Run one request: Bundles at the base URL, everything else through Interactions."""
+    if not req.segments:
+        if req.method != "POST":
+            raise MethodNotAllowed(f"{req.method} is not supported on the base URL")
+        processor = BundleProcessor(api, app_state().config.max_bundle_entries)
+        return processor.process(req.body, req.prefer_return)
+    return api.handle(req)
+
+
+def _http(response: FhirResponse) -> Response:
+    body = json.dumps(response.body, ensure_ascii=False) if response.body is not None else ""
+    http = Response(body, status=response.status, content_type=FHIR_JSON if body else None)
+    if response.location:
+        http.headers["Location"] = response.location
+        http.headers["Content-Location"] = response.location
+    if response.etag:
+        http.headers["ETag"] = response.etag
+    if response.last_modified:
+        http.headers["Last-Modified"] = http_date(response.last_modified)
+    http.headers.update(response.headers)
+    return http
+
+
+@bp.errorhandler(FhirError)
+def fhir_error(error: FhirError) -> Response:
+    return _http(FhirResponse(error.status, error.outcome()))
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> Response:
+    code = error.code or 400
+    issue_code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(code, "invalid")
+    text = error.description or error.name
+    return _http(FhirResponse(code, operation_outcome([Issue("error", issue_code, text)])))
+
+
+@bp.errorhandler(Exception)
+def internal_error(error: Exception) -> Response:
+    incident = str(uuid.uuid4())
+    log.exception("Internal error %s", incident)
+    outcome = operation_outcome([Issue("fatal", "exception",
+                                       f"Internal error; incident id {incident}")])
+    return _http(FhirResponse(500, outcome))
+
+

@@ -1,0 +1,56 @@
+"""The request boundary: one session per request, committed once or rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from screening.api.environment import FhirEnvironment
+from screening.config import Config
+from screening.db import make_engine, make_session_factory, writer_session
+
+
+@dataclass
+class AppState:
+    """What the app factory builds once: config, engine, sessions, FHIR definitions."""
+
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    _fhir: FhirEnvironment | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, config: Config) -> AppState:
+        engine = make_engine(config.database_url)
+        return cls(config, engine, make_session_factory(engine))
+
+    @property
+    def fhir(self) -> FhirEnvironment:
+        if self._fhir is None:
+            self._fhir = FhirEnvironment.build(self.config)
+        return self._fhir
+
+
+def app_state() -> AppState:
+    """The AppState of the running app."""
+    state: AppState = current_app.extensions["screening"]
+    return state
+
+
+@contextmanager
+def unit_of_work(state: AppState, *, write: bool) -> Iterator[Session]:
+    """A session for one request: commit when the block succeeds, roll back otherwise."""
+    session = writer_session(state.sessions) if write else state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,72 @@
+"""The `screening` command: serve, db upgrade/downgrade."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from screening.config import Config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `screening` console command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    result: int = args.handler(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="screening", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the web service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--workers", type=int, default=2, help="worker processes")
+    serve.add_argument("--threads", type=int, default=4, help="threads per worker")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(title="db commands")
+    up = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(handler=_db_upgrade)
+    down = db_commands.add_parser("downgrade", help="migrate the database down")
+    down.add_argument("revision")
+    down.set_defaults(handler=_db_downgrade)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from screening import create_app
+    from screening.server import serve
+
+    config = Config.from_env()
+    serve(lambda: create_app(config), args.host, args.port, args.workers, args.threads)
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from screening.migrate import upgrade
+
+    url = Config.from_env().database_url
+    upgrade(url, args.revision)
+    print(f"Database at revision {args.revision}.")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from screening.migrate import downgrade
+
+    downgrade(Config.from_env().database_url, args.revision)
+    print(f"Database at revision {args.revision}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The versioned FHIR resource store: tables, index writing, reads, writes and search."""
