@@ -22,11 +22,19 @@ class FhirEnvironment:
 
     @classmethod
     def build(cls, config: Config, registry: Registry | None = None) -> FhirEnvironment:
+        """The environment for `config`; the compiled parts are shared per registry."""
         registry = registry or default_registry()
-        return cls(
-            config=config,
-            registry=registry,
-            indexer=SearchIndexer(registry),
-            checker=StructureChecker(registry),
-            resource_types=frozenset(registry.resource_types()),
-        )
+        indexer, checker, types = _compiled(registry)
+        return cls(config, registry, indexer, checker, types)
+
+
+_COMPILED: dict[int, tuple[SearchIndexer, StructureChecker, frozenset[str]]] = {}
+
+
+def _compiled(registry: Registry) -> tuple[SearchIndexer, StructureChecker, frozenset[str]]:
+    """Indexer, checker and type names depend only on the registry: build them once."""
+    key = id(registry)
+    if key not in _COMPILED:
+        _COMPILED[key] = (SearchIndexer(registry), StructureChecker(registry),
+                          frozenset(registry.resource_types()))
+    return _COMPILED[key]

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 from flask import Request
 
 from screening.api.messages import FhirRequest
-from screening.fhir.outcome import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from screening.fhir.outcome import BadRequest, FhirError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 PATCH_TYPES = {"application/json-patch+json"}
@@ -24,8 +24,12 @@ def parse_request(request: Request, path: str, max_bytes: int, max_depth: int) -
     query = parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
     prefer = _prefer(request.headers.get("Prefer", ""))
     body: Any = None
+    error: FhirError | None = None
     if request.method in ("POST", "PUT", "PATCH"):
-        body = _body(request, path, max_bytes, max_depth)
+        try:
+            body = _body(request, path, max_bytes, max_depth)
+        except FhirError as exc:
+            error = exc
     return FhirRequest(
         method=request.method,
         path=path,
@@ -36,6 +40,7 @@ def parse_request(request: Request, path: str, max_bytes: int, max_depth: int) -
         prefer_return=prefer.get("return", "representation"),
         prefer_strict=prefer.get("handling") == "strict",
         query_string=request.query_string.decode("utf-8", "replace"),
+        body_error=error,
     )
 
 

@@ -140,8 +140,8 @@ class Interactions:
 
     def search(self, req: FhirRequest, res_type: str) -> FhirResponse:
         pairs = list(req.query)
-        if req.method == "POST" and isinstance(req.body, list):
-            pairs += req.body  # form-encoded parameters of POST _search
+        if req.method == "POST":
+            pairs += req.payload()  # form-encoded parameters of POST _search
         snapshot = dict(pairs).get("_getpages")
         if snapshot:
             return self._later_page(res_type, snapshot, pairs)
@@ -225,7 +225,7 @@ class Interactions:
 
     def create(self, req: FhirRequest, res_type: str, fhir_id: str | None = None
                ) -> FhirResponse:
-        resource = self.checked_body(req.body, res_type)
+        resource = self.checked_body(req.payload(), res_type)
         if req.if_none_exist:
             existing = self.conditional_matches(res_type, req.if_none_exist, "If-None-Exist")
             if existing:
@@ -234,7 +234,7 @@ class Interactions:
         return self._resource_response(201, stored, req.prefer_return, location=True)
 
     def update(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
-        resource = self.checked_body(req.body, res_type)
+        resource = self.checked_body(req.payload(), res_type)
         if resource.get("id") != fhir_id:
             raise BadRequest(
                 f"The resource id '{str(resource.get('id'))[:64]}' does not match the URL id"
@@ -245,7 +245,8 @@ class Interactions:
 
     def conditional_update(self, req: FhirRequest, res_type: str) -> FhirResponse:
         matches = self.conditional_matches(res_type, urlencode(req.query), "conditional update")
-        body = req.body if isinstance(req.body, dict) else {}
+        given = req.payload()
+        body = given if isinstance(given, dict) else {}
         if not matches:
             return self.create(FhirRequest("POST", res_type, body=req.body,
                                            prefer_return=req.prefer_return), res_type,
@@ -257,11 +258,12 @@ class Interactions:
         return self.update(req, res_type, matches[0].fhir_id)
 
     def patch(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
-        if not isinstance(req.body, list):
+        operations = req.payload()
+        if not isinstance(operations, list):
             raise BadRequest("A JSON Patch body must be a JSON array of operations")
         current = self.store.read(res_type, fhir_id)
         try:
-            patched = jsonpatch.apply_patch(current.content, req.body)
+            patched = jsonpatch.apply_patch(current.content, operations)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise Unprocessable(f"The JSON Patch cannot be applied: {exc}") from exc
         except (TypeError, ValueError, KeyError, AttributeError) as exc:

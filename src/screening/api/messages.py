@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from screening.fhir.outcome import FhirError
+
 
 @dataclass
 class FhirRequest:
@@ -24,6 +26,13 @@ class FhirRequest:
     prefer_return: str = "representation"
     prefer_strict: bool = False
     query_string: str = ""
+    body_error: FhirError | None = None  # raised on first use, after routing succeeded
+
+    def payload(self) -> Any:
+        """The parsed body; raises the parse error only now, so routing errors come first."""
+        if self.body_error is not None:
+            raise self.body_error
+        return self.body
 
     @property
     def segments(self) -> list[str]:

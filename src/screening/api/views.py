@@ -57,7 +57,7 @@ def run(api: Interactions, req: FhirRequest) -> FhirResponse:
         if req.method != "POST":
             raise MethodNotAllowed(f"{req.method} is not supported on the base URL")
         processor = BundleProcessor(api, app_state().config.max_bundle_entries)
-        return processor.process(req.body, req.prefer_return)
+        return processor.process(req.payload(), req.prefer_return)
     return api.handle(req)
 
 

@@ -1,0 +1,126 @@
+"""Shared fixtures: the app on SQLite and on a real, throwaway PostgreSQL cluster.
+
+Each backend gets one migrated database per test session; every test starts from empty
+tables (they are cleared after each test), through the real HTTP stack of the app.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pgcluster import PgCluster
+from sqlalchemy import text
+
+from screening import create_app
+from screening.config import Config
+from screening.db import Base
+from screening.migrate import upgrade
+
+FHIR_JSON = "application/fhir+json"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL server for the whole test session, stopped at the end."""
+    with PgCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> str:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'screening.db'}"
+    else:
+        cluster: PgCluster = request.getfixturevalue("pg_cluster")
+        url = cluster.create_database("screening_test")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """The app on a clean database."""
+    application = create_app(Config(database_url=database_url, testing=True,
+                                    base_url="http://testserver/fhir"))
+    yield application
+    state = application.extensions["screening"]
+    _clear(state.engine)
+    state.engine.dispose()
+
+
+def _clear(engine: Any) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Fhir:
+    """A thin FHIR client over Flask's test client: JSON in, (status, JSON, headers) out."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None,
+                content_type: str = FHIR_JSON) -> tuple[int, Any, dict[str, str]]:
+        data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        hdrs = {"Content-Type": content_type} if data is not None else {}
+        hdrs.update(headers or {})
+        response = self.client.open(f"/fhir/{path.lstrip('/')}", method=method, data=data,
+                                    headers=hdrs)
+        payload = response.get_json(silent=True) if response.data else None
+        return response.status_code, payload, dict(response.headers)
+
+    def get(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.request("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.request("DELETE", path, **kw)
+
+    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """POST a resource that must be accepted; returns the stored resource."""
+        status, body, _ = self.post(resource["resourceType"], resource)
+        assert status == 201, body
+        stored: dict[str, Any] = body
+        return stored
+
+
+@pytest.fixture
+def fhir(client: FlaskClient) -> Fhir:
+    return Fhir(client)
+
+
+@pytest.fixture
+def make_patient(fhir: Fhir) -> Callable[..., dict[str, Any]]:
+    """Factory: store a Patient with the given family name (and extra elements)."""
+
+    def make(family: str = "Karimi", **extra: Any) -> dict[str, Any]:
+        return fhir.create({"resourceType": "Patient", "name": [{"family": family}], **extra})
+
+    return make
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
