@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from pgcluster import PgCluster
 from sqlalchemy import text
 
+from pgcluster import PgCluster
 from screening import create_app
 from screening.config import Config
 from screening.db import Base
@@ -33,8 +33,7 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated, empty database on each backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'screening.db'}"
@@ -48,8 +47,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     """The app on a clean database."""
-    application = create_app(Config(database_url=database_url, testing=True,
-                                    base_url="http://testserver/fhir"))
+    application = create_app(
+        Config(database_url=database_url, testing=True, base_url="http://testserver/fhir")
+    )
     yield application
     state = application.extensions["screening"]
     _clear(state.engine)
@@ -77,14 +77,20 @@ class Fhir:
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None,
-                content_type: str = FHIR_JSON) -> tuple[int, Any, dict[str, str]]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = FHIR_JSON,
+    ) -> tuple[int, Any, dict[str, str]]:
         data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         hdrs = {"Content-Type": content_type} if data is not None else {}
         hdrs.update(headers or {})
-        response = self.client.open(f"/fhir/{path.lstrip('/')}", method=method, data=data,
-                                    headers=hdrs)
+        response = self.client.open(
+            f"/fhir/{path.lstrip('/')}", method=method, data=data, headers=hdrs
+        )
         payload = response.get_json(silent=True) if response.data else None
         return response.status_code, payload, dict(response.headers)
 

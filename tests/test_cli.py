@@ -13,8 +13,14 @@ import httpx
 
 
 def _screening(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "screening.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "screening.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _free_port() -> int:
@@ -30,15 +36,30 @@ def test_db_upgrade_then_serve(tmp_path: Path) -> None:
     assert "head" in done.stdout
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "screening.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "screening.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         response = _wait_for(f"http://127.0.0.1:{port}/fhir/metadata")
         assert response.json()["fhirVersion"] == "4.0.1"
-        created = httpx.post(f"http://127.0.0.1:{port}/fhir/Patient",
-                             json={"resourceType": "Patient"},
-                             headers={"Content-Type": "application/fhir+json"})
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/fhir/Patient",
+            json={"resourceType": "Patient"},
+            headers={"Content-Type": "application/fhir+json"},
+        )
         assert created.status_code == 201
     finally:
         server.terminate()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from conftest import Fhir
 
-PATIENT = {"resourceType": "Patient", "name": [{"family": "Rahimi", "given": ["Zahra"]}],
-           "gender": "female", "birthDate": "1990-04-01"}
+PATIENT = {
+    "resourceType": "Patient",
+    "name": [{"family": "Rahimi", "given": ["Zahra"]}],
+    "gender": "female",
+    "birthDate": "1990-04-01",
+}
 
 
 def test_create_sets_id_meta_and_headers(fhir: Fhir) -> None:
@@ -36,19 +38,25 @@ def test_read_and_vread(fhir: Fhir) -> None:
 def test_read_unknown_is_404_with_outcome(fhir: Fhir) -> None:
     status, body, _ = fhir.get("Patient/nope")
     assert status == 404
-    assert body == {"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "not-found", "diagnostics": "Patient/nope is not known"}]}
+    assert body == {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": "not-found", "diagnostics": "Patient/nope is not known"}
+        ],
+    }
 
 
 def test_update_as_create_then_if_match(fhir: Fhir) -> None:
     status, body, headers = fhir.put("Patient/p-1", {**PATIENT, "id": "p-1"})
     assert (status, body["meta"]["versionId"]) == (201, "1")
     assert headers["Location"].endswith("/Patient/p-1/_history/1")
-    status, body, _ = fhir.put("Patient/p-1", {**PATIENT, "id": "p-1"},
-                               headers={"If-Match": 'W/"1"'})
+    status, body, _ = fhir.put(
+        "Patient/p-1", {**PATIENT, "id": "p-1"}, headers={"If-Match": 'W/"1"'}
+    )
     assert (status, body["meta"]["versionId"]) == (200, "2")
-    status, body, _ = fhir.put("Patient/p-1", {**PATIENT, "id": "p-1"},
-                               headers={"If-Match": 'W/"1"'})
+    status, body, _ = fhir.put(
+        "Patient/p-1", {**PATIENT, "id": "p-1"}, headers={"If-Match": 'W/"1"'}
+    )
     assert status == 412
     assert body["issue"][0]["code"] == "conflict"
     assert fhir.get("Patient/p-1")[1]["meta"]["versionId"] == "2"
@@ -64,37 +72,49 @@ def test_update_id_must_match_url(fhir: Fhir) -> None:
 
 def test_conditional_create(fhir: Fhir) -> None:
     ident = {"identifier": [{"system": "urn:case", "value": "C-1"}]}
-    first = fhir.post("Patient", {**PATIENT, **ident},
-                      headers={"If-None-Exist": "identifier=urn:case|C-1"})
-    again = fhir.post("Patient", {**PATIENT, **ident},
-                      headers={"If-None-Exist": "identifier=urn:case|C-1"})
+    first = fhir.post(
+        "Patient", {**PATIENT, **ident}, headers={"If-None-Exist": "identifier=urn:case|C-1"}
+    )
+    again = fhir.post(
+        "Patient", {**PATIENT, **ident}, headers={"If-None-Exist": "identifier=urn:case|C-1"}
+    )
     assert (first[0], again[0]) == (201, 200)
     assert first[1]["id"] == again[1]["id"]
     fhir.create({**PATIENT, **ident})
-    status, body, _ = fhir.post("Patient", PATIENT,
-                                headers={"If-None-Exist": "identifier=urn:case|C-1"})
+    status, _body, _ = fhir.post(
+        "Patient", PATIENT, headers={"If-None-Exist": "identifier=urn:case|C-1"}
+    )
     assert status == 412
     assert fhir.get("Patient?_summary=count")[1]["total"] == 2
 
 
 def test_json_patch(fhir: Fhir) -> None:
     pid = fhir.create(PATIENT)["id"]
-    patch = [{"op": "replace", "path": "/gender", "value": "male"},
-             {"op": "add", "path": "/active", "value": True}]
-    status, body, headers = fhir.request("PATCH", f"Patient/{pid}", patch,
-                                         content_type="application/json-patch+json")
-    assert (status, body["gender"], body["active"], headers["ETag"]) == (200, "male", True,
-                                                                        'W/"2"')
+    patch = [
+        {"op": "replace", "path": "/gender", "value": "male"},
+        {"op": "add", "path": "/active", "value": True},
+    ]
+    status, body, headers = fhir.request(
+        "PATCH", f"Patient/{pid}", patch, content_type="application/json-patch+json"
+    )
+    assert (status, body["gender"], body["active"], headers["ETag"]) == (200, "male", True, 'W/"2"')
     bad = [{"op": "replace", "path": "/nothing/here", "value": 1}]
-    status, body, _ = fhir.request("PATCH", f"Patient/{pid}", bad,
-                                   content_type="application/json-patch+json")
+    status, body, _ = fhir.request(
+        "PATCH", f"Patient/{pid}", bad, content_type="application/json-patch+json"
+    )
     assert status == 422
     unknown = [{"op": "add", "path": "/colour", "value": "red"}]
-    status, body, _ = fhir.request("PATCH", f"Patient/{pid}", unknown,
-                                   content_type="application/json-patch+json")
+    status, body, _ = fhir.request(
+        "PATCH", f"Patient/{pid}", unknown, content_type="application/json-patch+json"
+    )
     assert (status, body["issue"][0]["expression"]) == (422, ["Patient.colour"])
-    stale = fhir.request("PATCH", f"Patient/{pid}", patch, headers={"If-Match": 'W/"1"'},
-                         content_type="application/json-patch+json")
+    stale = fhir.request(
+        "PATCH",
+        f"Patient/{pid}",
+        patch,
+        headers={"If-Match": 'W/"1"'},
+        content_type="application/json-patch+json",
+    )
     assert stale[0] == 412
     wrong_type = fhir.request("PATCH", f"Patient/{pid}", patch)
     assert wrong_type[0] == 415
@@ -136,12 +156,10 @@ def test_type_history_pages_do_not_shift(fhir: Fhir) -> None:
 
 
 def test_prefer_return(fhir: Fhir) -> None:
-    status, body, headers = fhir.post("Patient", PATIENT,
-                                      headers={"Prefer": "return=minimal"})
+    status, body, headers = fhir.post("Patient", PATIENT, headers={"Prefer": "return=minimal"})
     assert (status, body) == (201, None)
     assert headers["ETag"] == 'W/"1"' and "Location" in headers
-    status, body, _ = fhir.post("Patient", PATIENT,
-                                headers={"Prefer": "return=OperationOutcome"})
+    status, body, _ = fhir.post("Patient", PATIENT, headers={"Prefer": "return=OperationOutcome"})
     assert body["resourceType"] == "OperationOutcome"
 
 
@@ -150,7 +168,5 @@ def test_hostile_strings_are_stored_literally(fhir: Fhir) -> None:
     created = fhir.create({**PATIENT, "name": [{"family": hostile}]})
     _, body, _ = fhir.get(f"Patient/{created['id']}")
     assert body["name"][0]["family"] == hostile
-    status, found, _ = fhir.get("Patient", headers={})
+    status, _found, _ = fhir.get("Patient", headers={})
     assert status == 200
-
-

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Fhir
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import Fhir
 
 
 def outcome_of(body: object) -> dict[str, object]:
@@ -16,37 +17,71 @@ def outcome_of(body: object) -> dict[str, object]:
     return body
 
 
-@pytest.mark.parametrize(("method", "path", "body", "ctype", "status"), [
-    ("POST", "Patient", "{", "application/fhir+json", 400),
-    ("POST", "Patient", "[]", "application/fhir+json", 400),
-    ("POST", "Patient", '{"resourceType": "Observation"}', "application/fhir+json", 400),
-    ("POST", "Patient", '{"gender": "male"}', "application/fhir+json", 400),
-    ("POST", "Patient", '{"resourceType": 5}', "application/fhir+json", 400),
-    ("POST", "Patient", '{"resourceType": "Patient", "a": 1, "a": 2}',
-     "application/fhir+json", 400),
-    ("POST", "Patient", '{"resourceType": "Patient", "x": NaN}', "application/fhir+json", 400),
-    ("POST", "Patient", "<Patient/>", "application/fhir+xml", 415),
-    ("POST", "Patient", '{"resourceType": "Patient"}', "text/plain", 415),
-    ("POST", "Patient", "", "application/fhir+json", 400),
-    ("POST", "Patient", b"\xff\xfe", "application/fhir+json", 400),
-    ("POST", "Patient", '{"resourceType": "Patient", "birthDate": "1990-02-30"}',
-     "application/fhir+json", 422),
-    ("POST", "Patient", '{"resourceType": "Patient", "gender": 3}',
-     "application/fhir+json", 422),
-    ("POST", "Patient", '{"resourceType": "Patient", "name": {"family": "x"}}',
-     "application/fhir+json", 422),
-    ("POST", "Unicorn", '{"resourceType": "Unicorn"}', "application/fhir+json", 404),
-    ("GET", "Patient/a/b/c/d/e", None, None, 404),
-    ("GET", "Patient/" + "x" * 65, None, None, 400),
-    ("GET", "Patient/bad$id", None, None, 400),
-    ("DELETE", "Patient", None, None, 405),
-    ("PATCH", "Patient", None, None, 405),
-    ("POST", "Patient/_history", "{}", "application/fhir+json", 405),
-    ("PUT", "Patient/1", '{"resourceType": "Patient", "id": "1"}', "application/fhir+json",
-     None),
-])
-def test_bad_requests(client: FlaskClient, method: str, path: str, body: str | bytes | None,
-                      ctype: str | None, status: int | None) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "ctype", "status"),
+    [
+        ("POST", "Patient", "{", "application/fhir+json", 400),
+        ("POST", "Patient", "[]", "application/fhir+json", 400),
+        ("POST", "Patient", '{"resourceType": "Observation"}', "application/fhir+json", 400),
+        ("POST", "Patient", '{"gender": "male"}', "application/fhir+json", 400),
+        ("POST", "Patient", '{"resourceType": 5}', "application/fhir+json", 400),
+        (
+            "POST",
+            "Patient",
+            '{"resourceType": "Patient", "a": 1, "a": 2}',
+            "application/fhir+json",
+            400,
+        ),
+        ("POST", "Patient", '{"resourceType": "Patient", "x": NaN}', "application/fhir+json", 400),
+        ("POST", "Patient", "<Patient/>", "application/fhir+xml", 415),
+        ("POST", "Patient", '{"resourceType": "Patient"}', "text/plain", 415),
+        ("POST", "Patient", "", "application/fhir+json", 400),
+        ("POST", "Patient", b"\xff\xfe", "application/fhir+json", 400),
+        (
+            "POST",
+            "Patient",
+            '{"resourceType": "Patient", "birthDate": "1990-02-30"}',
+            "application/fhir+json",
+            422,
+        ),
+        (
+            "POST",
+            "Patient",
+            '{"resourceType": "Patient", "gender": 3}',
+            "application/fhir+json",
+            422,
+        ),
+        (
+            "POST",
+            "Patient",
+            '{"resourceType": "Patient", "name": {"family": "x"}}',
+            "application/fhir+json",
+            422,
+        ),
+        ("POST", "Unicorn", '{"resourceType": "Unicorn"}', "application/fhir+json", 404),
+        ("GET", "Patient/a/b/c/d/e", None, None, 404),
+        ("GET", "Patient/" + "x" * 65, None, None, 400),
+        ("GET", "Patient/bad$id", None, None, 400),
+        ("DELETE", "Patient", None, None, 405),
+        ("PATCH", "Patient", None, None, 405),
+        ("POST", "Patient/_history", "{}", "application/fhir+json", 405),
+        (
+            "PUT",
+            "Patient/1",
+            '{"resourceType": "Patient", "id": "1"}',
+            "application/fhir+json",
+            None,
+        ),
+    ],
+)
+def test_bad_requests(
+    client: FlaskClient,
+    method: str,
+    path: str,
+    body: str | bytes | None,
+    ctype: str | None,
+    status: int | None,
+) -> None:
     headers = {"Content-Type": ctype} if ctype else {}
     response = client.open(f"/fhir/{path}", method=method, data=body, headers=headers)
     if status is None:  # the control case: the same shape, valid, is accepted
@@ -60,8 +95,9 @@ def test_bad_requests(client: FlaskClient, method: str, path: str, body: str | b
 
 def test_if_match_malformed(fhir: Fhir) -> None:
     fhir.put("Patient/a", {"resourceType": "Patient", "id": "a"})
-    status, body, _ = fhir.put("Patient/a", {"resourceType": "Patient", "id": "a"},
-                               headers={"If-Match": "yesterday"})
+    status, body, _ = fhir.put(
+        "Patient/a", {"resourceType": "Patient", "id": "a"}, headers={"If-Match": "yesterday"}
+    )
     assert status == 400
     outcome_of(body)
 
@@ -73,15 +109,21 @@ def test_xml_is_not_acceptable(fhir: Fhir) -> None:
 
 
 def test_body_size_and_depth_limits(client: FlaskClient) -> None:
-    huge = json.dumps({"resourceType": "Patient", "text": {"status": "generated",
-                       "div": "<div>" + "x" * 6_000_000 + "</div>"}})
-    response = client.post("/fhir/Patient", data=huge,
-                           headers={"Content-Type": "application/fhir+json"})
+    huge = json.dumps(
+        {
+            "resourceType": "Patient",
+            "text": {"status": "generated", "div": "<div>" + "x" * 6_000_000 + "</div>"},
+        }
+    )
+    response = client.post(
+        "/fhir/Patient", data=huge, headers={"Content-Type": "application/fhir+json"}
+    )
     assert response.status_code == 413
     outcome_of(response.get_json())
     deep = '{"resourceType": "Patient", "extension": ' + "[" * 100 + "]" * 100 + "}"
-    response = client.post("/fhir/Patient", data=deep,
-                           headers={"Content-Type": "application/fhir+json"})
+    response = client.post(
+        "/fhir/Patient", data=deep, headers={"Content-Type": "application/fhir+json"}
+    )
     assert response.status_code == 400
     assert "nested" in outcome_of(response.get_json())["issue"][0]["diagnostics"]  # type: ignore[index]
 
@@ -98,35 +140,70 @@ def test_metadata_tells_the_truth(fhir: Fhir) -> None:
             continue
         query = f"Patient?{p['name']}:missing=true"
         assert fhir.get(query)[0] == 200, query
-    for needed in ("Patient", "Observation", "ServiceRequest", "Task", "Consent",
-                   "AuditEvent", "StructureDefinition", "QuestionnaireResponse"):
+    for needed in (
+        "Patient",
+        "Observation",
+        "ServiceRequest",
+        "Task",
+        "Consent",
+        "AuditEvent",
+        "StructureDefinition",
+        "QuestionnaireResponse",
+    ):
         assert any(r["type"] == needed for r in cap["rest"][0]["resource"])
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
-paths = st.sampled_from(["Patient", "Observation", "Patient/x", "Patient/x/_history",
-                         "Observation/_search", "", "Task/y/_history/1", "Bundle", "nope/1"])
+paths = st.sampled_from(
+    [
+        "Patient",
+        "Observation",
+        "Patient/x",
+        "Patient/x/_history",
+        "Observation/_search",
+        "",
+        "Task/y/_history/1",
+        "Bundle",
+        "nope/1",
+    ]
+)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]), path=paths,
-       body=json_values, ctype=st.sampled_from(["application/fhir+json",
-                                                 "application/json-patch+json",
-                                                 "application/x-www-form-urlencoded",
-                                                 "text/html"]),
-       query=st.text(max_size=30))
-def test_random_requests_never_500(client: FlaskClient, method: str, path: str,
-                                   body: object, ctype: str, query: str) -> None:
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    path=paths,
+    body=json_values,
+    ctype=st.sampled_from(
+        [
+            "application/fhir+json",
+            "application/json-patch+json",
+            "application/x-www-form-urlencoded",
+            "text/html",
+        ]
+    ),
+    query=st.text(max_size=30),
+)
+def test_random_requests_never_500(
+    client: FlaskClient, method: str, path: str, body: object, ctype: str, query: str
+) -> None:
     if isinstance(body, dict) and path and path.split("/")[0][:1].isupper():
         body = {"resourceType": path.split("/")[0], **body}
-    response = client.open(f"/fhir/{path}", method=method, query_string=query,
-                           data=json.dumps(body), headers={"Content-Type": ctype})
+    response = client.open(
+        f"/fhir/{path}",
+        method=method,
+        query_string=query,
+        data=json.dumps(body),
+        headers={"Content-Type": ctype},
+    )
     assert response.status_code < 500, response.data
     if response.status_code >= 400:
         outcome_of(response.get_json())

@@ -18,8 +18,10 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
-URN = {name: f"urn:uuid:0b7c2f0e-0000-4000-8000-00000000000{i}"
-       for i, name in enumerate(["patient", "encounter", "tug", "walk", "referral"])}
+URN = {
+    name: f"urn:uuid:0b7c2f0e-0000-4000-8000-00000000000{i}"
+    for i, name in enumerate(["patient", "encounter", "tug", "walk", "referral"])
+}
 
 
 @pytest.fixture
@@ -28,7 +30,8 @@ def base_url(app: Flask) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.extensions["screening"].config = app.extensions["screening"].config.with_overrides(
-        base_url=f"http://127.0.0.1:{server.server_port}/fhir")
+        base_url=f"http://127.0.0.1:{server.server_port}/fhir"
+    )
     yield f"http://127.0.0.1:{server.server_port}/fhir"
     server.shutdown()
     thread.join()
@@ -39,31 +42,60 @@ def screening_bundle() -> dict[str, Any]:
     encounter = {"reference": URN["encounter"]}
 
     def obs(code: dict[str, str], value: float, unit: str) -> dict[str, Any]:
-        return {"resourceType": "Observation", "status": "final",
-                "code": {"coding": [code]}, "subject": subject, "encounter": encounter,
-                "effectiveDateTime": "2026-11-20T10:00:00+03:30",
-                "valueQuantity": {"value": value, "unit": unit,
-                                  "system": "http://unitsofmeasure.org", "code": unit}}
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [code]},
+            "subject": subject,
+            "encounter": encounter,
+            "effectiveDateTime": "2026-11-20T10:00:00+03:30",
+            "valueQuantity": {
+                "value": value,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            },
+        }
 
     resources = {
-        "patient": {"resourceType": "Patient", "gender": "male", "birthDate": "1979",
-                    "identifier": [{"system": "urn:example:case", "value": "KBL-0042"}],
-                    "name": [{"family": "Haidari", "given": ["Nasir"]}]},
-        "encounter": {"resourceType": "Encounter", "status": "finished",
-                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                                "code": "FLD"}, "subject": subject},
+        "patient": {
+            "resourceType": "Patient",
+            "gender": "male",
+            "birthDate": "1979",
+            "identifier": [{"system": "urn:example:case", "value": "KBL-0042"}],
+            "name": [{"family": "Haidari", "given": ["Nasir"]}],
+        },
+        "encounter": {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "FLD"},
+            "subject": subject,
+        },
         "tug": obs({"system": "http://snomed.info/sct", "code": "444680009"}, 16.4, "s"),
         "walk": obs({"system": "http://loinc.org", "code": "64098-7"}, 210, "m"),
-        "referral": {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-                     "priority": "urgent", "subject": subject, "encounter": encounter,
-                     "code": {"text": "Prosthetics and orthotics"},
-                     "reasonReference": [{"reference": URN["tug"]},
-                                         {"reference": URN["walk"]}]},
+        "referral": {
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "priority": "urgent",
+            "subject": subject,
+            "encounter": encounter,
+            "code": {"text": "Prosthetics and orthotics"},
+            "reasonReference": [{"reference": URN["tug"]}, {"reference": URN["walk"]}],
+        },
     }
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": URN[name], "resource": res,
-         "request": {"method": "POST", "url": res["resourceType"]}}
-        for name, res in resources.items()]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": URN[name],
+                "resource": res,
+                "request": {"method": "POST", "url": res["resourceType"]},
+            }
+            for name, res in resources.items()
+        ],
+    }
 
 
 def test_outside_system_session(base_url: str) -> None:
@@ -79,12 +111,19 @@ def test_outside_system_session(base_url: str) -> None:
         assert r.status_code == 200 and r.headers["ETag"] == 'W/"1"'
         referral = r.json()
         assert referral["subject"]["reference"] == patient_ref
-        assert all(ref["reference"].startswith("Observation/")
-                   for ref in referral["reasonReference"])
+        assert all(
+            ref["reference"].startswith("Observation/") for ref in referral["reasonReference"]
+        )
 
-        r = http.get("Observation", params={"subject": patient_ref,
-                                            "_include": "Observation:subject", "_count": "1",
-                                            "_sort": "-value-quantity"})
+        r = http.get(
+            "Observation",
+            params={
+                "subject": patient_ref,
+                "_include": "Observation:subject",
+                "_count": "1",
+                "_sort": "-value-quantity",
+            },
+        )
         page = r.json()
         assert page["total"] == 2
         modes = [e["search"]["mode"] for e in page["entry"]]
@@ -98,8 +137,9 @@ def test_outside_system_session(base_url: str) -> None:
         updated = {**referral, "status": "revoked"}
         r = http.put(referral_ref, json=updated, headers={"If-Match": 'W/"1"'})
         assert r.status_code == 200 and r.headers["ETag"] == 'W/"2"'
-        r = http.put(referral_ref, json={**referral, "status": "completed"},
-                     headers={"If-Match": 'W/"1"'})
+        r = http.put(
+            referral_ref, json={**referral, "status": "completed"}, headers={"If-Match": 'W/"1"'}
+        )
         assert r.status_code == 412
         assert r.json()["resourceType"] == "OperationOutcome"
 
@@ -107,6 +147,9 @@ def test_outside_system_session(base_url: str) -> None:
         assert http.get(referral_ref).status_code == 410
         history = http.get(f"{referral_ref}/_history").json()
         assert [e["response"]["status"] for e in history["entry"]] == [
-            "204 No Content", "200 OK", "201 Created"]
+            "204 No Content",
+            "200 OK",
+            "201 Created",
+        ]
         assert history["entry"][1]["resource"]["status"] == "revoked"
         assert http.get("ServiceRequest", params={"subject": patient_ref}).json()["total"] == 0

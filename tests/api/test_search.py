@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from conftest import Fhir
 
 TUG = {"system": "http://snomed.info/sct", "code": "444680009"}
@@ -12,38 +13,69 @@ WALK = {"system": "http://loinc.org", "code": "64098-7"}
 
 
 def ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
-    return [e["resource"]["id"] for e in bundle.get("entry", [])
-            if e.get("search", {}).get("mode") == mode]
+    return [
+        e["resource"]["id"]
+        for e in bundle.get("entry", [])
+        if e.get("search", {}).get("mode") == mode
+    ]
 
 
-def observation(subject: str, code: dict[str, str], value: float, when: str,
-                unit: str = "s") -> dict[str, Any]:
-    return {"resourceType": "Observation", "status": "final", "code": {"coding": [code]},
-            "subject": {"reference": subject}, "effectiveDateTime": when,
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org",
-                              "code": unit}}
+def observation(
+    subject: str, code: dict[str, str], value: float, when: str, unit: str = "s"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [code]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": when,
+        "valueQuantity": {
+            "value": value,
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        },
+    }
 
 
 @pytest.fixture
 def people(fhir: Fhir) -> dict[str, str]:
     made = {
-        "ali": fhir.create({"resourceType": "Patient", "name": [{"family": "Karimi",
-                            "given": ["Ali"]}], "gender": "male", "birthDate": "1980-05-02",
-                            "identifier": [{"system": "urn:case", "value": "C-1"}]}),
-        "zahra": fhir.create({"resourceType": "Patient", "name": [{"family": "Kazemi",
-                              "given": ["Zahra"]}], "gender": "female",
-                              "birthDate": "1992-01-15", "active": True}),
-        "yasin": fhir.create({"resourceType": "Patient", "name": [{"family": "علي كريمي"}],
-                              "gender": "male", "birthDate": "2001"}),
-        "renee": fhir.create({"resourceType": "Patient", "name": [{"family": "Renée"}],
-                              "gender": "unknown"}),
+        "ali": fhir.create(
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "Karimi", "given": ["Ali"]}],
+                "gender": "male",
+                "birthDate": "1980-05-02",
+                "identifier": [{"system": "urn:case", "value": "C-1"}],
+            }
+        ),
+        "zahra": fhir.create(
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "Kazemi", "given": ["Zahra"]}],
+                "gender": "female",
+                "birthDate": "1992-01-15",
+                "active": True,
+            }
+        ),
+        "yasin": fhir.create(
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "علي كريمي"}],
+                "gender": "male",
+                "birthDate": "2001",
+            }
+        ),
+        "renee": fhir.create(
+            {"resourceType": "Patient", "name": [{"family": "Renée"}], "gender": "unknown"}
+        ),
     }
     return {k: v["id"] for k, v in made.items()}
 
 
 def test_string_default_exact_contains(fhir: Fhir, people: dict[str, str]) -> None:
-    assert sorted(ids(fhir.get("Patient?name=ka")[1])) == sorted([people["ali"],
-                                                                 people["zahra"]])
+    assert sorted(ids(fhir.get("Patient?name=ka")[1])) == sorted([people["ali"], people["zahra"]])
     assert ids(fhir.get("Patient?family:exact=Karimi")[1]) == [people["ali"]]
     assert ids(fhir.get("Patient?family:exact=karimi")[1]) == []
     assert ids(fhir.get("Patient?name:contains=zem")[1]) == [people["zahra"]]
@@ -59,9 +91,11 @@ def test_token_forms_and_not(fhir: Fhir, people: dict[str, str]) -> None:
     assert ids(fhir.get("Patient?identifier=urn:case|")[1]) == [people["ali"]]
     assert ids(fhir.get("Patient?identifier=|C-1")[1]) == []
     assert sorted(ids(fhir.get("Patient?gender=male,female")[1])) == sorted(
-        [people["ali"], people["zahra"], people["yasin"]])
+        [people["ali"], people["zahra"], people["yasin"]]
+    )
     assert sorted(ids(fhir.get("Patient?gender:not=male")[1])) == sorted(
-        [people["zahra"], people["renee"]])
+        [people["zahra"], people["renee"]]
+    )
     assert ids(fhir.get("Patient?active=true")[1]) == [people["zahra"]]
 
 
@@ -71,22 +105,24 @@ def test_missing(fhir: Fhir, people: dict[str, str]) -> None:
     assert fhir.get("Patient?birthdate:missing=maybe")[0] == 400
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("birthdate=1980", ["ali"]),
-    ("birthdate=1980-05", ["ali"]),
-    ("birthdate=eq1980-05-02", ["ali"]),
-    ("birthdate=ne1980-05-02", ["zahra", "yasin"]),
-    ("birthdate=gt1992-01-15", ["yasin"]),
-    ("birthdate=ge1992-01-15", ["zahra", "yasin"]),
-    ("birthdate=lt1992", ["ali"]),
-    ("birthdate=le1992-01-15", ["ali", "zahra"]),
-    ("birthdate=sa1992-01-15", ["yasin"]),
-    ("birthdate=eb1992-01-15", ["ali"]),
-    ("birthdate=2001-06", []),  # 2001 is wider than June 2001: not contained
-    ("birthdate=ge1981&birthdate=lt2000", ["zahra"]),
-])
-def test_date_prefixes(fhir: Fhir, people: dict[str, str], query: str,
-                       expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("birthdate=1980", ["ali"]),
+        ("birthdate=1980-05", ["ali"]),
+        ("birthdate=eq1980-05-02", ["ali"]),
+        ("birthdate=ne1980-05-02", ["zahra", "yasin"]),
+        ("birthdate=gt1992-01-15", ["yasin"]),
+        ("birthdate=ge1992-01-15", ["zahra", "yasin"]),
+        ("birthdate=lt1992", ["ali"]),
+        ("birthdate=le1992-01-15", ["ali", "zahra"]),
+        ("birthdate=sa1992-01-15", ["yasin"]),
+        ("birthdate=eb1992-01-15", ["ali"]),
+        ("birthdate=2001-06", []),  # 2001 is wider than June 2001: not contained
+        ("birthdate=ge1981&birthdate=lt2000", ["zahra"]),
+    ],
+)
+def test_date_prefixes(fhir: Fhir, people: dict[str, str], query: str, expected: list[str]) -> None:
     assert sorted(ids(fhir.get(f"Patient?{query}")[1])) == sorted(people[k] for k in expected)
 
 
@@ -99,8 +135,7 @@ def test_quantity_number_reference(fhir: Fhir, people: dict[str, str]) -> None:
     assert ids(fhir.get("Observation?value-quantity=14.2")[1]) == [o1]
     assert ids(fhir.get("Observation?value-quantity=14")[1]) == [o1]  # 13.5 <= 14.2 < 14.5
     assert ids(fhir.get("Observation?value-quantity=le9.5||s")[1]) == [o2]
-    assert ids(fhir.get("Observation?value-quantity=gt1|http://unitsofmeasure.org|m")[1]) \
-        == [o3]
+    assert ids(fhir.get("Observation?value-quantity=gt1|http://unitsofmeasure.org|m")[1]) == [o3]
     assert ids(fhir.get(f"Observation?subject={ali}&code=444680009")[1]) == [o1]
     assert ids(fhir.get(f"Observation?subject={people['ali']}")[1]) == [o1, o3]
     assert ids(fhir.get(f"Observation?subject:Patient={people['zahra']}")[1]) == [o2]
@@ -110,17 +145,32 @@ def test_quantity_number_reference(fhir: Fhir, people: dict[str, str]) -> None:
 
 
 def test_number_and_uri(fhir: Fhir) -> None:
-    q = fhir.create({"resourceType": "Questionnaire", "status": "active",
-                     "url": "http://example.org/Questionnaire/wgss", "version": "1"})
-    fhir.create({"resourceType": "Questionnaire", "status": "draft",
-                 "url": "http://example.org/Questionnaire/tug"})
-    assert ids(fhir.get("Questionnaire?url=http://example.org/Questionnaire/wgss")[1]) \
-        == [q["id"]]
+    q = fhir.create(
+        {
+            "resourceType": "Questionnaire",
+            "status": "active",
+            "url": "http://example.org/Questionnaire/wgss",
+            "version": "1",
+        }
+    )
+    fhir.create(
+        {
+            "resourceType": "Questionnaire",
+            "status": "draft",
+            "url": "http://example.org/Questionnaire/tug",
+        }
+    )
+    assert ids(fhir.get("Questionnaire?url=http://example.org/Questionnaire/wgss")[1]) == [q["id"]]
     assert ids(fhir.get("Questionnaire?url=http://example.org/Questionnaire")[1]) == []
     assert len(ids(fhir.get("Questionnaire?url:below=http://example.org/")[1])) == 2
-    rm = fhir.create({"resourceType": "RiskAssessment", "status": "final",
-                      "subject": {"reference": "Patient/x"},
-                      "prediction": [{"probabilityDecimal": 0.25}]})
+    rm = fhir.create(
+        {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "subject": {"reference": "Patient/x"},
+            "prediction": [{"probabilityDecimal": 0.25}],
+        }
+    )
     assert ids(fhir.get("RiskAssessment?probability=gt0.2")[1]) == [rm["id"]]
     assert ids(fhir.get("RiskAssessment?probability=0.3")[1]) == [rm["id"]]  # [0.25, 0.35)
     assert ids(fhir.get("RiskAssessment?probability=0.4")[1]) == []
@@ -141,8 +191,10 @@ def test_sort_several_keys(fhir: Fhir, people: dict[str, str]) -> None:
 
 
 def test_paging_links_stay_correct_while_data_changes(fhir: Fhir) -> None:
-    made = [fhir.create({"resourceType": "Patient", "name": [{"family": f"P{i:02d}"}]})["id"]
-            for i in range(7)]
+    made = [
+        fhir.create({"resourceType": "Patient", "name": [{"family": f"P{i:02d}"}]})["id"]
+        for i in range(7)
+    ]
     status, page, _ = fhir.get("Patient?_count=3&_sort=family")
     assert (status, page["total"], ids(page)) == (200, 7, made[:3])
     assert [link["relation"] for link in page["link"]] == ["self", "next"]
@@ -176,11 +228,16 @@ def test_include_revinclude_and_count(fhir: Fhir, people: dict[str, str]) -> Non
 
 
 def test_post_search(fhir: Fhir, people: dict[str, str]) -> None:
-    status, body, _ = fhir.request("POST", "Patient/_search", "gender=female",
-                                   content_type="application/x-www-form-urlencoded")
+    status, body, _ = fhir.request(
+        "POST", "Patient/_search", "gender=female", content_type="application/x-www-form-urlencoded"
+    )
     assert (status, ids(body)) == (200, [people["zahra"]])
-    status, body, _ = fhir.request("POST", "Patient/_search?family=Kar", "gender=male",
-                                   content_type="application/x-www-form-urlencoded")
+    status, body, _ = fhir.request(
+        "POST",
+        "Patient/_search?family=Kar",
+        "gender=male",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert ids(body) == [people["ali"]]
     assert fhir.request("POST", "Patient/_search", {"a": 1})[0] == 415
 
@@ -194,10 +251,19 @@ def test_unknown_parameter_reported_or_refused(fhir: Fhir, people: dict[str, str
     assert (status, body["issue"][0]["code"]) == (400, "not-supported")
 
 
-@pytest.mark.parametrize("query", [
-    "birthdate=notadate", "birthdate=2020-13", "_count=abc", "gender:contains=x",
-    "value-quantity=abc", "_sort=-", "_summary=text", "_include=Observation",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "birthdate=notadate",
+        "birthdate=2020-13",
+        "_count=abc",
+        "gender:contains=x",
+        "value-quantity=abc",
+        "_sort=-",
+        "_summary=text",
+        "_include=Observation",
+    ],
+)
 def test_bad_search_values_are_400(fhir: Fhir, query: str) -> None:
     res_type = "Observation" if "quantity" in query else "Patient"
     status, body, _ = fhir.get(f"{res_type}?{query}")

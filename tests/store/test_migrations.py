@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from pgcluster import PgCluster
 from sqlalchemy import create_engine, inspect
 
 import screening.store.models  # noqa: F401
+from pgcluster import PgCluster
 from screening.db import Base
 from screening.migrate import downgrade, upgrade
 

@@ -28,9 +28,18 @@ from screening.store.clock import to_instant, utcnow
 from screening.store.resources import new_id
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
-           412: "Precondition Failed", 422: "Unprocessable Entity"}
+REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    422: "Unprocessable Entity",
+}
 
 
 class BundleProcessor:
@@ -47,19 +56,25 @@ class BundleProcessor:
             responses = self._transaction(requests, entries)
         else:
             responses = [self._batch_entry(r) for r in requests]
-        return FhirResponse(200, {
-            "resourceType": "Bundle", "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": to_instant(utcnow())}, "type": f"{kind}-response",
-            "entry": [_response_entry(r) for r in responses],
-        })
+        return FhirResponse(
+            200,
+            {
+                "resourceType": "Bundle",
+                "id": str(uuid.uuid4()),
+                "meta": {"lastUpdated": to_instant(utcnow())},
+                "type": f"{kind}-response",
+                "entry": [_response_entry(r) for r in responses],
+            },
+        )
 
     def _entries(self, bundle: Any) -> tuple[str, list[dict[str, Any]]]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a Bundle of type batch or transaction")
         kind = bundle.get("type")
         if kind not in ("batch", "transaction"):
-            raise BadRequest(f"Bundle.type must be batch or transaction, not '{kind}'",
-                             expression="Bundle.type")
+            raise BadRequest(
+                f"Bundle.type must be batch or transaction, not '{kind}'", expression="Bundle.type"
+            )
         entries = bundle.get("entry", [])
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise BadRequest("Bundle.entry must be a list of objects", expression="Bundle.entry")
@@ -80,14 +95,19 @@ class BundleProcessor:
         if method == "PATCH":
             body = _patch_body(body, index)
         return FhirRequest(
-            method, parts.path, parse_qsl(parts.query, keep_blank_values=True), body,
-            if_match=request.get("ifMatch"), if_none_exist=request.get("ifNoneExist"),
-            prefer_return=prefer, query_string=parts.query,
+            method,
+            parts.path,
+            parse_qsl(parts.query, keep_blank_values=True),
+            body,
+            if_match=request.get("ifMatch"),
+            if_none_exist=request.get("ifNoneExist"),
+            prefer_return=prefer,
+            query_string=parts.query,
         )
 
     def _relative(self, url: str) -> str:
         base = self.api.base_url + "/"
-        return url[len(base):] if url.startswith(base) else url
+        return url[len(base) :] if url.startswith(base) else url
 
     # batch ---------------------------------------------------------------------------
 
@@ -105,8 +125,9 @@ class BundleProcessor:
 
     # transaction ---------------------------------------------------------------------
 
-    def _transaction(self, requests: list[FhirRequest], entries: list[dict[str, Any]]
-                     ) -> list[FhirResponse]:
+    def _transaction(
+        self, requests: list[FhirRequest], entries: list[dict[str, Any]]
+    ) -> list[FhirResponse]:
         ids = self._assign_ids(requests, entries)
         for index, req in enumerate(requests):
             if isinstance(req.body, dict):
@@ -119,8 +140,9 @@ class BundleProcessor:
                 raise _at_entry(error, index) from error
         return [r for r in responses if r is not None]
 
-    def _transaction_entry(self, req: FhirRequest, ids: dict[str, str],
-                           entry: dict[str, Any]) -> FhirResponse:
+    def _transaction_entry(
+        self, req: FhirRequest, ids: dict[str, str], entry: dict[str, Any]
+    ) -> FhirResponse:
         full_url = entry.get("fullUrl")
         if req.method == "POST" and isinstance(full_url, str) and full_url in ids:
             res_type = req.segments[0] if req.segments else ""
@@ -130,8 +152,9 @@ class BundleProcessor:
             return self.api.create(req, self.api.known_type(res_type), target.split("/", 1)[1])
         return self._run(req)
 
-    def _assign_ids(self, requests: list[FhirRequest], entries: list[dict[str, Any]]
-                    ) -> dict[str, str]:
+    def _assign_ids(
+        self, requests: list[FhirRequest], entries: list[dict[str, Any]]
+    ) -> dict[str, str]:
         """fullUrl -> `Type/id` for every entry that creates or names a resource."""
         ids: dict[str, str] = {}
         for index, (req, entry) in enumerate(zip(requests, entries, strict=True)):
@@ -139,8 +162,10 @@ class BundleProcessor:
             if not isinstance(full_url, str) or not req.segments:
                 continue
             if full_url in ids:
-                raise BadRequest(f"fullUrl '{full_url[:100]}' appears twice",
-                                 expression=f"Bundle.entry[{index}].fullUrl")
+                raise BadRequest(
+                    f"fullUrl '{full_url[:100]}' appears twice",
+                    expression=f"Bundle.entry[{index}].fullUrl",
+                )
             target = self._target(req)
             if target is not None:
                 ids[full_url] = target
@@ -150,16 +175,14 @@ class BundleProcessor:
         res_type = req.segments[0]
         if req.method == "POST" and len(req.segments) == 1:
             if req.if_none_exist:
-                found = self.api.conditional_matches(res_type, req.if_none_exist,
-                                                      "If-None-Exist")
+                found = self.api.conditional_matches(res_type, req.if_none_exist, "If-None-Exist")
                 if found:
                     return f"{res_type}/{found[0].fhir_id}"
             return f"{res_type}/{new_id()}"
         if req.method == "PUT" and len(req.segments) == 2:
             return f"{res_type}/{req.segments[1]}"
         if req.method == "PUT" and req.query:
-            found = self.api.conditional_matches(res_type, req.query_string,
-                                                  "conditional update")
+            found = self.api.conditional_matches(res_type, req.query_string, "conditional update")
             return f"{res_type}/{found[0].fhir_id}" if found else None
         return None
 
@@ -177,8 +200,10 @@ class BundleProcessor:
             elif "?" in ref and not ref.startswith("#"):
                 out["reference"] = self._conditional_reference(ref, index)
             elif ref.startswith("urn:uuid:"):
-                raise BadRequest(f"Reference '{ref[:80]}' names no entry of this Bundle",
-                                 expression=f"Bundle.entry[{index}].resource")
+                raise BadRequest(
+                    f"Reference '{ref[:80]}' names no entry of this Bundle",
+                    expression=f"Bundle.entry[{index}].resource",
+                )
         return out
 
     def _conditional_reference(self, ref: str, index: int) -> str:
@@ -186,8 +211,10 @@ class BundleProcessor:
         self.api.known_type(res_type)
         found = self.api.conditional_matches(res_type, criteria, "conditional reference")
         if not found:
-            raise PreconditionFailed(f"Conditional reference '{ref[:120]}' matches nothing",
-                                     expression=f"Bundle.entry[{index}].resource")
+            raise PreconditionFailed(
+                f"Conditional reference '{ref[:120]}' matches nothing",
+                expression=f"Bundle.entry[{index}].resource",
+            )
         return f"{res_type}/{found[0].fhir_id}"
 
 
@@ -197,26 +224,35 @@ def _patch_body(resource: Any, index: int) -> Any:
         try:
             return json.loads(base64.b64decode(resource.get("data", ""), validate=True))
         except (binascii.Error, ValueError) as exc:
-            raise BadRequest("The Binary of a PATCH entry must hold a base64 JSON Patch",
-                             expression=f"Bundle.entry[{index}].resource") from exc
-    raise BadRequest("A PATCH entry needs a Binary resource holding a JSON Patch",
-                     expression=f"Bundle.entry[{index}].resource")
+            raise BadRequest(
+                "The Binary of a PATCH entry must hold a base64 JSON Patch",
+                expression=f"Bundle.entry[{index}].resource",
+            ) from exc
+    raise BadRequest(
+        "A PATCH entry needs a Binary resource holding a JSON Patch",
+        expression=f"Bundle.entry[{index}].resource",
+    )
 
 
 def _at_entry(error: FhirError, index: int) -> FhirError:
     """The same error, its diagnostics naming the entry that failed."""
     failed = type(error)(f"Bundle.entry[{index}]: {error.diagnostics}")
     failed.issues = [
-        type(issue)(issue.severity, issue.code, f"Bundle.entry[{index}]: {issue.diagnostics}",
-                    issue.expression)
+        type(issue)(
+            issue.severity,
+            issue.code,
+            f"Bundle.entry[{index}]: {issue.diagnostics}",
+            issue.expression,
+        )
         for issue in error.issues
     ]
     return failed
 
 
 def _response_entry(response: FhirResponse) -> dict[str, Any]:
-    result: dict[str, Any] = {"status": f"{response.status} {REASONS.get(response.status, '')}"
-                              .strip()}
+    result: dict[str, Any] = {
+        "status": f"{response.status} {REASONS.get(response.status, '')}".strip()
+    }
     if response.location:
         result["location"] = response.location
     if response.etag:

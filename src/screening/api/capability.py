@@ -7,8 +7,17 @@ from typing import Any
 from screening.api.environment import FhirEnvironment
 from screening.store.query_parse import MODIFIERS, SORTABLE
 
-INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
-                "history-type", "create", "search-type"]
+INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 SOFTWARE_VERSION = "0.1.0"
 
 
@@ -25,13 +34,18 @@ def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [{
-            "mode": "server",
-            "documentation": _DOCUMENTATION,
-            "resource": [_resource(env, t) for t in sorted(env.resource_types)],
-            "interaction": [{"code": "transaction"}, {"code": "batch"},
-                            {"code": "history-system"}],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": _DOCUMENTATION,
+                "resource": [_resource(env, t) for t in sorted(env.resource_types)],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
     }
 
 
@@ -41,8 +55,7 @@ def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
         {"name": "_id", "type": "token"},
         {"name": "_lastUpdated", "type": "date"},
     ] + [
-        {"name": code, "definition": p.url, "type": p.type,
-         "documentation": _modifiers(p.type)}
+        {"name": code, "definition": p.url, "type": p.type, "documentation": _modifiers(p.type)}
         for code, p in sorted(params.items())
     ]
     return {
@@ -55,8 +68,10 @@ def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
         "conditionalCreate": True,
         "conditionalUpdate": True,
         "conditionalDelete": "single",
-        "searchInclude": [f"{res_type}:{c}" for c, p in sorted(params.items())
-                          if p.type == "reference"] + ["*"],
+        "searchInclude": [
+            f"{res_type}:{c}" for c, p in sorted(params.items()) if p.type == "reference"
+        ]
+        + ["*"],
         "searchRevInclude": ["*:*"],
         "searchParam": search,
     }
@@ -64,8 +79,9 @@ def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
 
 def _modifiers(kind: str) -> str:
     extra = " and a target resource type" if kind == "reference" else ""
-    prefixes = " Prefixes eq ne gt lt ge le sa eb ap." if kind in (
-        "date", "number", "quantity") else ""
+    prefixes = (
+        " Prefixes eq ne gt lt ge le sa eb ap." if kind in ("date", "number", "quantity") else ""
+    )
     sortable = " Sortable." if kind in SORTABLE else ""
     return f"Modifiers: {', '.join(sorted(MODIFIERS[kind]))}{extra}.{prefixes}{sortable}"
 
@@ -76,6 +92,6 @@ _DOCUMENTATION = (
     " _revinclude (no :iterate), _summary=count, _elements, _total. Unknown parameters are"
     " reported in an OperationOutcome entry, or rejected with 400 under"
     " 'Prefer: handling=strict'. Chained parameters, _has, composite and special parameters"
-    " are not supported. Writes: If-Match (ETag W/\"n\") and If-None-Exist; JSON Patch;"
+    ' are not supported. Writes: If-Match (ETag W/"n") and If-None-Exist; JSON Patch;'
     " 'Prefer: return=minimal|representation|OperationOutcome'. Transactions are atomic."
 )

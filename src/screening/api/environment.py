@@ -35,6 +35,9 @@ def _compiled(registry: Registry) -> tuple[SearchIndexer, StructureChecker, froz
     """Indexer, checker and type names depend only on the registry: build them once."""
     key = id(registry)
     if key not in _COMPILED:
-        _COMPILED[key] = (SearchIndexer(registry), StructureChecker(registry),
-                          frozenset(registry.resource_types()))
+        _COMPILED[key] = (
+            SearchIndexer(registry),
+            StructureChecker(registry),
+            frozenset(registry.resource_types()),
+        )
     return _COMPILED[key]

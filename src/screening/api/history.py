@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from screening.api.messages import FhirRequest
@@ -16,12 +16,18 @@ from screening.fhir.outcome import BadRequest
 from screening.store.clock import to_instant, utcnow
 from screening.store.models import ResourceVersion
 
-version_t = ResourceVersion.__table__
+version_t = cast(Table, ResourceVersion.__table__)
 STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
 
 
-def history_bundle(session: Session, base_url: str, req: FhirRequest, res_type: str | None,
-                   fhir_id: str | None, max_count: int) -> dict[str, Any]:
+def history_bundle(
+    session: Session,
+    base_url: str,
+    req: FhirRequest,
+    res_type: str | None,
+    fhir_id: str | None,
+    max_count: int,
+) -> dict[str, Any]:
     """A history Bundle; `_before` (set by the paging links) pins the page against new writes."""
     params = dict(req.query)
     count = _whole(params.get("_count", "20"), "_count", max_count)
@@ -36,13 +42,19 @@ def history_bundle(session: Session, base_url: str, req: FhirRequest, res_type: 
         stmt = stmt.where(version_t.c.last_updated >= _instant(params["_since"], "_since")[0])
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = session.execute(
-        stmt.order_by(version_t.c.last_updated.desc(), version_t.c.rid.desc(),
-                      version_t.c.version.desc()).offset(offset).limit(count)
+        stmt.order_by(
+            version_t.c.last_updated.desc(), version_t.c.rid.desc(), version_t.c.version.desc()
+        )
+        .offset(offset)
+        .limit(count)
     ).all()
     path = "/".join(p for p in (res_type, fhir_id, "_history") if p)
     return {
-        "resourceType": "Bundle", "id": str(uuid.uuid4()),
-        "meta": {"lastUpdated": to_instant(utcnow())}, "type": "history", "total": total,
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": to_instant(utcnow())},
+        "type": "history",
+        "total": total,
         "link": _links(f"{base_url}/{path}", params, before, offset, count, total),
         "entry": [_entry(base_url, row) for row in rows],
     }
@@ -53,21 +65,21 @@ def _entry(base_url: str, row: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"fullUrl": f"{base_url}/{url}"}
     if row.content is not None:
         entry["resource"] = row.content
-    entry["request"] = {"method": row.method, "url": url if row.method != "POST"
-                        else row.res_type}
+    entry["request"] = {"method": row.method, "url": url if row.method != "POST" else row.res_type}
     entry["response"] = {
-        "status": STATUS[row.method], "etag": f'W/"{row.version}"',
+        "status": STATUS[row.method],
+        "etag": f'W/"{row.version}"',
         "lastModified": to_instant(row.last_updated),
     }
     return entry
 
 
-def _links(url: str, params: dict[str, str], before: datetime, offset: int, count: int,
-           total: int) -> list[dict[str, str]]:
+def _links(
+    url: str, params: dict[str, str], before: datetime, offset: int, count: int, total: int
+) -> list[dict[str, str]]:
     def at(position: int) -> str:
         query = {k: v for k, v in params.items() if k in ("_since",)}
-        query.update(_before=to_instant(before), _getpagesoffset=str(position),
-                     _count=str(count))
+        query.update(_before=to_instant(before), _getpagesoffset=str(position), _count=str(count))
         return f"{url}?{urlencode(query)}"
 
     links = [{"relation": "self", "url": at(offset)}]

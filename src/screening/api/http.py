@@ -10,7 +10,13 @@ from urllib.parse import parse_qsl
 from flask import Request
 
 from screening.api.messages import FhirRequest
-from screening.fhir.outcome import BadRequest, FhirError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from screening.fhir.outcome import (
+    BadRequest,
+    FhirError,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 PATCH_TYPES = {"application/json-patch+json"}
@@ -95,8 +101,9 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from exc
+        raise BadRequest(
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     except RecursionError as exc:
         raise BadRequest("The JSON is nested too deeply") from exc
 

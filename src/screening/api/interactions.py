@@ -122,20 +122,21 @@ class Interactions:
             raise NotFound(f"'{version[:40]}' is not a version id of {res_type}/{fhir_id}")
         return self._resource_response(200, self.store.vread(res_type, fhir_id, int(version)))
 
-    def history(self, req: FhirRequest, res_type: str | None, fhir_id: str | None
-                ) -> FhirResponse:
+    def history(self, req: FhirRequest, res_type: str | None, fhir_id: str | None) -> FhirResponse:
         if res_type and fhir_id and self.store.current(res_type, fhir_id) is None:
             raise NotFound(f"{res_type}/{fhir_id} is not known")
-        body = history_bundle(self.session, self.base_url, req, res_type, fhir_id,
-                              self.env.config.max_page_size)
+        body = history_bundle(
+            self.session, self.base_url, req, res_type, fhir_id, self.env.config.max_page_size
+        )
         return FhirResponse(200, body)
 
     # search --------------------------------------------------------------------------
 
     def parse_query(self, res_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
         cfg = self.env.config
-        parser = QueryParser(self.env.indexer, set(self.env.resource_types),
-                             cfg.default_page_size, cfg.max_page_size)
+        parser = QueryParser(
+            self.env.indexer, set(self.env.resource_types), cfg.default_page_size, cfg.max_page_size
+        )
         return parser.parse(res_type, pairs)
 
     def search(self, req: FhirRequest, res_type: str) -> FhirResponse:
@@ -149,13 +150,15 @@ class Interactions:
         self._strict(req, query)
         query_string = urlencode(pairs)
         if query.summary_count:
-            return FhirResponse(200, self._searchset(query, query_string, None,
-                                                     self.search_runner.count(query)))
+            return FhirResponse(
+                200, self._searchset(query, query_string, None, self.search_runner.count(query))
+            )
         page = self.search_runner.first_page(query, query_string)
         return FhirResponse(200, self._searchset(query, query_string, page, page.total))
 
-    def _later_page(self, res_type: str, snapshot: str, pairs: list[tuple[str, str]]
-                    ) -> FhirResponse:
+    def _later_page(
+        self, res_type: str, snapshot: str, pairs: list[tuple[str, str]]
+    ) -> FhirResponse:
         given = dict(pairs)
         stored = self.search_runner.stored_query(snapshot)
         query = self.parse_query(res_type, parse_qsl(stored))
@@ -173,11 +176,15 @@ class Interactions:
             issues = [Issue("error", i.code, i.diagnostics) for i in query.issues]
             raise BadRequest(issues[0].diagnostics, issues=issues)
 
-    def _searchset(self, query: SearchQuery, query_string: str, page: SearchPage | None,
-                   total: int) -> dict[str, Any]:
+    def _searchset(
+        self, query: SearchQuery, query_string: str, page: SearchPage | None, total: int
+    ) -> dict[str, Any]:
         bundle: dict[str, Any] = {
-            "resourceType": "Bundle", "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": to_instant(utcnow())}, "type": "searchset", "total": total,
+            "resourceType": "Bundle",
+            "id": str(uuid.uuid4()),
+            "meta": {"lastUpdated": to_instant(utcnow())},
+            "type": "searchset",
+            "total": total,
         }
         if page is None:
             bundle["link"] = [self._link("self", query.res_type, query_string)]
@@ -186,20 +193,23 @@ class Interactions:
         entries = [self._entry(s, "match", query.elements) for s in page.matches]
         entries += [self._entry(s, "include", None) for s in page.included]
         if page.issues:
-            entries.append({"resource": operation_outcome(page.issues),
-                            "search": {"mode": "outcome"}})
+            entries.append(
+                {"resource": operation_outcome(page.issues), "search": {"mode": "outcome"}}
+            )
         if entries:
             bundle["entry"] = entries
         return bundle
 
-    def _page_links(self, res_type: str, query_string: str, page: SearchPage
-                    ) -> list[dict[str, str]]:
+    def _page_links(
+        self, res_type: str, query_string: str, page: SearchPage
+    ) -> list[dict[str, str]]:
         if page.snapshot is None:
             return [self._link("self", res_type, query_string)]
 
         def at(offset: int) -> str:
-            return urlencode({"_getpages": page.snapshot, "_getpagesoffset": offset,
-                              "_count": page.count})
+            return urlencode(
+                {"_getpages": page.snapshot, "_getpagesoffset": offset, "_count": page.count}
+            )
 
         links = [self._link("self", res_type, at(page.offset) if page.offset else query_string)]
         if page.offset + page.count < page.total:
@@ -223,8 +233,7 @@ class Interactions:
 
     # writes --------------------------------------------------------------------------
 
-    def create(self, req: FhirRequest, res_type: str, fhir_id: str | None = None
-               ) -> FhirResponse:
+    def create(self, req: FhirRequest, res_type: str, fhir_id: str | None = None) -> FhirResponse:
         resource = self.checked_body(req.payload(), res_type)
         if req.if_none_exist:
             existing = self.conditional_matches(res_type, req.if_none_exist, "If-None-Exist")
@@ -238,19 +247,24 @@ class Interactions:
         if resource.get("id") != fhir_id:
             raise BadRequest(
                 f"The resource id '{str(resource.get('id'))[:64]}' does not match the URL id"
-                f" '{fhir_id}'", expression=f"{res_type}.id")
+                f" '{fhir_id}'",
+                expression=f"{res_type}.id",
+            )
         stored, created = self.store.update(resource, fhir_id, _etag_version(req.if_match))
-        return self._resource_response(201 if created else 200, stored, req.prefer_return,
-                                       location=created)
+        return self._resource_response(
+            201 if created else 200, stored, req.prefer_return, location=created
+        )
 
     def conditional_update(self, req: FhirRequest, res_type: str) -> FhirResponse:
         matches = self.conditional_matches(res_type, urlencode(req.query), "conditional update")
         given = req.payload()
         body = given if isinstance(given, dict) else {}
         if not matches:
-            return self.create(FhirRequest("POST", res_type, body=req.body,
-                                           prefer_return=req.prefer_return), res_type,
-                               self._valid_id(body["id"]) if "id" in body else None)
+            return self.create(
+                FhirRequest("POST", res_type, body=req.body, prefer_return=req.prefer_return),
+                res_type,
+                self._valid_id(body["id"]) if "id" in body else None,
+            )
         if "id" in body and body["id"] != matches[0].fhir_id:
             raise BadRequest("The resource id does not match the resource the criteria found")
         req = copy.copy(req)
@@ -268,8 +282,11 @@ class Interactions:
             raise Unprocessable(f"The JSON Patch cannot be applied: {exc}") from exc
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise BadRequest("The JSON Patch is malformed") from exc
-        if not isinstance(patched, dict) or patched.get("resourceType") != res_type \
-                or patched.get("id") != fhir_id:
+        if (
+            not isinstance(patched, dict)
+            or patched.get("resourceType") != res_type
+            or patched.get("id") != fhir_id
+        ):
             raise Unprocessable("A patch must not change resourceType or id")
         resource = self.checked_body(patched, res_type)
         stored, _ = self.store.update(resource, fhir_id, _etag_version(req.if_match), "PATCH")
@@ -290,9 +307,12 @@ class Interactions:
         criteria = criteria.split("?", 1)[-1]
         query = self.parse_query(res_type, parse_qsl(criteria, keep_blank_values=True))
         if query.issues or not query.criteria:
-            raise BadRequest(f"The {what} criteria '{criteria[:200]}' are not usable: "
-                             + "; ".join(i.diagnostics for i in query.issues)
-                             if query.issues else f"The {what} criteria are empty")
+            raise BadRequest(
+                f"The {what} criteria '{criteria[:200]}' are not usable: "
+                + "; ".join(i.diagnostics for i in query.issues)
+                if query.issues
+                else f"The {what} criteria are empty"
+            )
         query.count = 2
         page = self.search_runner.first_page(query, "")
         if page.total > 1:
@@ -307,8 +327,9 @@ class Interactions:
         if not isinstance(given, str):
             raise BadRequest("The resource has no resourceType")
         if given != res_type:
-            raise BadRequest(f"resourceType '{given[:64]}' does not match the URL type "
-                             f"'{res_type}'")
+            raise BadRequest(
+                f"resourceType '{given[:64]}' does not match the URL type '{res_type}'"
+            )
         issues = self.validate(body)
         if any(i.is_error for i in issues):
             raise Unprocessable("The resource is not valid", issues=issues)
@@ -318,16 +339,24 @@ class Interactions:
         """Structural checks against the R4 definitions (the profile validator grows here)."""
         return self.env.checker.check(resource)
 
-    def _resource_response(self, status: int, stored: Stored, prefer: str = "representation",
-                           location: bool = False) -> FhirResponse:
+    def _resource_response(
+        self, status: int, stored: Stored, prefer: str = "representation", location: bool = False
+    ) -> FhirResponse:
         response = FhirResponse(status, etag=stored.etag, last_modified=stored.last_updated)
         if location:
             response.location = f"{self.full_url(stored)}/_history/{stored.version}"
         if prefer == "representation":
             response.body = stored.content
         elif prefer == "OperationOutcome":
-            response.body = operation_outcome([Issue("information", "informational",
-                f"{stored.res_type}/{stored.fhir_id} version {stored.version} stored")])
+            response.body = operation_outcome(
+                [
+                    Issue(
+                        "information",
+                        "informational",
+                        f"{stored.res_type}/{stored.fhir_id} version {stored.version} stored",
+                    )
+                ]
+            )
         return response
 
 

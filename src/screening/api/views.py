@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
@@ -92,8 +91,7 @@ def http_error(error: HTTPException) -> Response:
 def internal_error(error: Exception) -> Response:
     incident = str(uuid.uuid4())
     log.exception("Internal error %s", incident)
-    outcome = operation_outcome([Issue("fatal", "exception",
-                                       f"Internal error; incident id {incident}")])
+    outcome = operation_outcome(
+        [Issue("fatal", "exception", f"Internal error; incident id {incident}")]
+    )
     return _http(FhirResponse(500, outcome))
-
-

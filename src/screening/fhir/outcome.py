@@ -43,8 +43,9 @@ class FhirError(Exception):
     status = 400
     code = "invalid"
 
-    def __init__(self, diagnostics: str, *, expression: str | None = None,
-                 issues: list[Issue] | None = None) -> None:
+    def __init__(
+        self, diagnostics: str, *, expression: str | None = None, issues: list[Issue] | None = None
+    ) -> None:
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.issues = issues or [Issue("error", self.code, diagnostics, expression)]

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    false,
     JSON,
     BigInteger,
     Boolean,
@@ -18,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -67,75 +67,67 @@ class ResourceVersion(Base):
     content: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
 
 
-def _rid_column() -> Mapped[int]:
-    return mapped_column(BigId, ForeignKey("resource.rid", ondelete="CASCADE"), index=True)
-
-
-class _IndexRow:
+class IndexRow:
     """Columns every index table shares."""
 
+    rid: Mapped[int] = mapped_column(
+        BigId, ForeignKey("resource.rid", ondelete="CASCADE"), index=True
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     res_type: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(64))
 
 
-class StringIndex(_IndexRow, Base):
+class StringIndex(IndexRow, Base):
     __tablename__ = "idx_string"
     __table_args__ = (Index(None, "res_type", "name", "value_norm"),)
-    rid: Mapped[int] = _rid_column()
     value_norm: Mapped[str] = mapped_column(Ordered)
     value_exact: Mapped[str] = mapped_column(Text)
 
 
-class TokenIndex(_IndexRow, Base):
+class TokenIndex(IndexRow, Base):
     __tablename__ = "idx_token"
     __table_args__ = (Index(None, "res_type", "name", "code", "system"),)
-    rid: Mapped[int] = _rid_column()
     system: Mapped[str | None] = mapped_column(String(255))
     code: Mapped[str | None] = mapped_column(String(255))
 
 
-class DateIndex(_IndexRow, Base):
+class DateIndex(IndexRow, Base):
     __tablename__ = "idx_date"
     __table_args__ = (Index(None, "res_type", "name", "low", "high"),)
-    rid: Mapped[int] = _rid_column()
     low: Mapped[datetime] = mapped_column(DateTime)
     high: Mapped[datetime] = mapped_column(DateTime)
 
 
-class ReferenceIndex(_IndexRow, Base):
+class ReferenceIndex(IndexRow, Base):
     __tablename__ = "idx_reference"
     __table_args__ = (
         Index(None, "res_type", "name", "target_id", "target_type"),
         Index(None, "target_type", "target_id"),
     )
-    rid: Mapped[int] = _rid_column()
     target_type: Mapped[str | None] = mapped_column(String(64))
     target_id: Mapped[str | None] = mapped_column(String(64))
     url: Mapped[str | None] = mapped_column(Text)
 
 
-class QuantityIndex(_IndexRow, Base):
+class QuantityIndex(IndexRow, Base):
     __tablename__ = "idx_quantity"
     __table_args__ = (Index(None, "res_type", "name", "value"),)
-    rid: Mapped[int] = _rid_column()
     value: Mapped[float] = mapped_column(Float)
     system: Mapped[str | None] = mapped_column(String(255))
     code: Mapped[str | None] = mapped_column(String(255))
     unit: Mapped[str | None] = mapped_column(String(255))
 
 
-class NumberIndex(_IndexRow, Base):
+class NumberIndex(IndexRow, Base):
     __tablename__ = "idx_number"
     __table_args__ = (Index(None, "res_type", "name", "value"),)
-    rid: Mapped[int] = _rid_column()
     value: Mapped[float] = mapped_column(Float)
 
 
-class UriIndex(_IndexRow, Base):
+class UriIndex(IndexRow, Base):
     __tablename__ = "idx_uri"
     __table_args__ = (Index(None, "res_type", "name", "value"),)
-    rid: Mapped[int] = _rid_column()
     value: Mapped[str] = mapped_column(String(2048))
 
 
@@ -153,7 +145,7 @@ class SearchSnapshot(Base):
     rids: Mapped[str] = mapped_column(Text)  # JSON list of resource rids, in result order
 
 
-INDEX_TABLES = {
+INDEX_TABLES: dict[str, type[IndexRow]] = {
     "string": StringIndex,
     "token": TokenIndex,
     "date": DateIndex,

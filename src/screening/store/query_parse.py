@@ -23,8 +23,17 @@ MODIFIERS = {
     "_lastUpdated": {"missing"},
 }
 RESULT_PARAMS = {
-    "_count", "_sort", "_include", "_revinclude", "_summary", "_total", "_elements",
-    "_format", "_pretty", "_getpages", "_getpagesoffset",
+    "_count",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_total",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_getpages",
+    "_getpagesoffset",
 }
 SORTABLE = {"string", "token", "date", "number", "quantity", "uri", "reference"}
 MAX_COUNT_DEFAULT = 500
@@ -100,8 +109,13 @@ def parse_decimal(raw: str, name: str) -> Decimal:
 class QueryParser:
     """Turn (name, value) pairs into a SearchQuery for one resource type."""
 
-    def __init__(self, indexer: SearchIndexer, resource_types: set[str],
-                 default_count: int = 20, max_count: int = MAX_COUNT_DEFAULT) -> None:
+    def __init__(
+        self,
+        indexer: SearchIndexer,
+        resource_types: set[str],
+        default_count: int = 20,
+        max_count: int = MAX_COUNT_DEFAULT,
+    ) -> None:
         self.indexer = indexer
         self.resource_types = resource_types
         self.default_count = default_count
@@ -124,8 +138,9 @@ class QueryParser:
         if "." in name:
             query.issues.append(_unsupported(f"Chained parameter '{name}' is not supported"))
             return
+        targets: tuple[str, ...] = ()
         if name in ("_id", "_lastUpdated"):
-            kind, targets = name, ()
+            kind = name
         elif name in self.params:
             kind, targets = self.params[name].type, self.params[name].targets
         else:
@@ -156,13 +171,13 @@ class QueryParser:
         if modifier == "missing":
             return
         if kind in ("date", "_lastUpdated"):
-            prefix, text = split_prefix(value)
+            _, text = split_prefix(value)
             try:
                 parse_fhir_date_range(text)
             except ValueError as exc:
                 raise BadRequest(f"Parameter '{name}': '{value}' is not a valid date") from exc
         elif kind in ("number", "quantity"):
-            prefix, text = split_prefix(value)
+            _prefix, text = split_prefix(value)
             parse_decimal(text.split("|", 1)[0], name)
 
     def _result_param(self, query: SearchQuery, name: str, modifier: str, raw: str) -> None:
@@ -184,8 +199,12 @@ class QueryParser:
             query.elements = [e.strip() for e in raw.split(",") if e.strip()]
         elif name == "_total" and raw not in ("none", "estimate", "accurate"):
             raise BadRequest("_total takes none, estimate or accurate")
-        elif name == "_format" and raw not in ("json", "application/fhir+json",
-                                                "application/json", "application/json+fhir"):
+        elif name == "_format" and raw not in (
+            "json",
+            "application/fhir+json",
+            "application/json",
+            "application/json+fhir",
+        ):
             raise BadRequest(f"_format '{raw}' is not supported: this server speaks JSON")
 
     def _count(self, raw: str) -> int:
@@ -217,8 +236,9 @@ class QueryParser:
         if source not in self.resource_types or (target and target not in self.resource_types):
             raise BadRequest(f"{name}: unknown resource type in '{raw}'")
         source_params = self.indexer.params_for(source)
-        if param != "*" and (param not in source_params
-                             or source_params[param].type != "reference"):
+        if param != "*" and (
+            param not in source_params or source_params[param].type != "reference"
+        ):
             raise BadRequest(f"{name}: '{param}' is not a reference parameter of {source}")
         return Include(source, param, target)
 

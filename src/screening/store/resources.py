@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,8 +33,8 @@ from screening.store.models import (
     ResourceVersion,
 )
 
-resource_t = ResourceRow.__table__
-version_t = ResourceVersion.__table__
+resource_t = cast(Table, ResourceRow.__table__)
+version_t = cast(Table, ResourceVersion.__table__)
 
 
 @dataclass(frozen=True)
@@ -188,16 +189,15 @@ class ResourceStore:
         row = self.session.execute(stmt).first()
         return (row.rid, row.version) if row is not None else None
 
-    def _move_pointer(
-        self, rid: int, old: int, new: int, now: datetime, *, deleted: bool
-    ) -> None:
+    def _move_pointer(self, rid: int, old: int, new: int, now: datetime, *, deleted: bool) -> None:
         """Point the row at the new version, only if nobody moved it meanwhile."""
         stmt = (
             update(resource_t)
             .where(resource_t.c.rid == rid, resource_t.c.version == old)
             .values(version=new, last_updated=now, deleted=deleted)
         )
-        if self.session.execute(stmt).rowcount != 1:
+        result = cast(CursorResult[Any], self.session.execute(stmt))
+        if result.rowcount != 1:
             raise Conflict("The resource was changed by someone else meanwhile; try again")
 
     def _write_version(
@@ -213,8 +213,13 @@ class ResourceStore:
         """Insert one version row and rewrite the index rows for it."""
         content = _with_meta(resource, fhir_id, version, now) if resource is not None else None
         values = dict(
-            rid=rid, version=version, res_type=res_type, fhir_id=fhir_id,
-            last_updated=now, method=method, content=content,
+            rid=rid,
+            version=version,
+            res_type=res_type,
+            fhir_id=fhir_id,
+            last_updated=now,
+            method=method,
+            content=content,
         )
         try:
             self.session.execute(insert(version_t).values(**values))
@@ -252,14 +257,18 @@ def index_row(value: IndexValue) -> tuple[str, dict[str, Any]]:
         return "string", {"value_norm": norm, "value_exact": value.value}
     if isinstance(value, ReferenceValue):
         return "reference", {
-            "target_type": value.target_type, "target_id": value.target_id, "url": value.url
+            "target_type": value.target_type,
+            "target_id": value.target_id,
+            "url": value.url,
         }
     if isinstance(value, DateValue):
         return "date", {"low": value.low, "high": value.high}
     if isinstance(value, QuantityValue):
         return "quantity", {
-            "value": float(value.value), "system": _cut(value.system),
-            "code": _cut(value.code), "unit": _cut(value.unit),
+            "value": float(value.value),
+            "system": _cut(value.system),
+            "code": _cut(value.code),
+            "unit": _cut(value.unit),
         }
     if isinstance(value, NumberValue):
         return "number", {"value": float(value.value)}

@@ -6,13 +6,14 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     delete,
     false,
@@ -21,7 +22,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-
 )
 from sqlalchemy.orm import Session
 
@@ -40,8 +40,8 @@ from screening.store.query_parse import (
 )
 from screening.store.resources import ResourceStore, Stored
 
-resource_t = ResourceRow.__table__
-snapshot_t = SearchSnapshot.__table__
+resource_t = cast(Table, ResourceRow.__table__)
+snapshot_t = cast(Table, SearchSnapshot.__table__)
 MAX_SNAPSHOT = 100_000
 TOP = "\U0010ffff"
 
@@ -62,8 +62,9 @@ class SearchPage:
 class SearchRunner:
     """Turns a SearchQuery into SQL; pages come from a stored, ordered snapshot."""
 
-    def __init__(self, session: Session, store: ResourceStore, base_url: str,
-                 snapshot_minutes: int = 60) -> None:
+    def __init__(
+        self, session: Session, store: ResourceStore, base_url: str, snapshot_minutes: int = 60
+    ) -> None:
         self.session = session
         self.store = store
         self.base_url = base_url.rstrip("/")
@@ -98,23 +99,36 @@ class SearchRunner:
             raise Gone("This search result has expired or is unknown; run the search again")
         return row.query
 
-    def _page(self, query: SearchQuery, rids: Sequence[int], offset: int,
-              snapshot: str | None, total: int | None = None) -> SearchPage:
+    def _page(
+        self,
+        query: SearchQuery,
+        rids: Sequence[int],
+        offset: int,
+        snapshot: str | None,
+        total: int | None = None,
+    ) -> SearchPage:
         matches = self.store.by_rids(rids[offset : offset + query.count])
         included = self._included(query, matches)
         total = len(rids) if total is None else total
-        return SearchPage(total, matches, included, offset, query.count, snapshot,
-                          list(query.issues))
+        return SearchPage(
+            total, matches, included, offset, query.count, snapshot, list(query.issues)
+        )
 
     def _save_snapshot(self, res_type: str, query_string: str, rids: list[int]) -> str:
         now = utcnow()
         expired = now - timedelta(minutes=self.snapshot_minutes)
         self.session.execute(delete(snapshot_t).where(snapshot_t.c.created < expired))
         snapshot_id = str(uuid.uuid4())
-        self.session.execute(insert(snapshot_t).values(
-            id=snapshot_id, created=now, res_type=res_type, query=query_string,
-            total=len(rids), rids=json.dumps(rids),
-        ))
+        self.session.execute(
+            insert(snapshot_t).values(
+                id=snapshot_id,
+                created=now,
+                res_type=res_type,
+                query=query_string,
+                total=len(rids),
+                rids=json.dumps(rids),
+            )
+        )
         return snapshot_id
 
     # matching ------------------------------------------------------------------------
@@ -129,8 +143,8 @@ class SearchRunner:
 
     def _criterion(self, res_type: str, c: Criterion) -> ColumnElement[bool]:
         if c.type == "_id":
-            clause = resource_t.c.fhir_id.in_(c.values)
-            return not_(clause) if c.modifier == "not" else clause
+            by_id = resource_t.c.fhir_id.in_(c.values)
+            return not_(by_id) if c.modifier == "not" else by_id
         if c.type == "_lastUpdated":
             return or_(*(_instant_clause(resource_t.c.last_updated, v) for v in c.values))
         table = INDEX_TABLES[c.type]
@@ -138,7 +152,7 @@ class SearchRunner:
         if c.modifier == "missing":
             present = resource_t.c.rid.in_(rows)
             return not_(present) if c.values == ("true",) else present
-        clause = or_(*(self._value_clause(table, c, v) for v in c.values))
+        clause: ColumnElement[bool] = or_(*(self._value_clause(table, c, v) for v in c.values))
         matching = resource_t.c.rid.in_(rows.where(clause))
         return not_(matching) if c.modifier == "not" else matching
 
@@ -166,6 +180,7 @@ class SearchRunner:
         if "://" in value or value.startswith("urn:"):
             return table.url == value  # type: ignore[no-any-return]
         parts = value.split("/")
+        target_type: str | None
         if len(parts) >= 2 and parts[0][:1].isupper():
             target_type, target_id = parts[0], parts[1]
         else:
@@ -194,8 +209,13 @@ class SearchRunner:
             return resource_t.c.last_updated
         table = INDEX_TABLES[kind]
         column = {
-            "string": "value_norm", "token": "code", "date": "high" if desc else "low",
-            "reference": "target_id", "number": "value", "quantity": "value", "uri": "value",
+            "string": "value_norm",
+            "token": "code",
+            "date": "high" if desc else "low",
+            "reference": "target_id",
+            "number": "value",
+            "quantity": "value",
+            "uri": "value",
         }[kind]
         agg = func.max if desc else func.min
         return (
@@ -223,7 +243,9 @@ class SearchRunner:
     def _include(self, spec: Include, rids: list[int]) -> list[Stored]:
         r = ReferenceIndex
         stmt = select(r.target_type, r.target_id).where(
-            r.rid.in_(rids), r.target_id.is_not(None), r.target_type.is_not(None),
+            r.rid.in_(rids),
+            r.target_id.is_not(None),
+            r.target_type.is_not(None),
             r.res_type == spec.source,
         )
         if spec.param != "*":
@@ -233,15 +255,18 @@ class SearchRunner:
         pairs = {(row.target_type, row.target_id) for row in self.session.execute(stmt)}
         if not pairs:
             return []
-        targets = or_(*(and_(resource_t.c.res_type == t, resource_t.c.fhir_id == i)
-                        for t, i in sorted(pairs)))
+        targets = or_(
+            *(and_(resource_t.c.res_type == t, resource_t.c.fhir_id == i) for t, i in sorted(pairs))
+        )
         found = select(resource_t.c.rid).where(targets).order_by(resource_t.c.rid)
         return self.store.by_rids(list(self.session.execute(found).scalars()))
 
     def _revinclude(self, spec: Include, res_type: str, ids: list[str]) -> list[Stored]:
         r = ReferenceIndex
-        stmt = select(r.rid).distinct().where(
-            r.res_type == spec.source, r.target_type == res_type, r.target_id.in_(ids)
+        stmt = (
+            select(r.rid)
+            .distinct()
+            .where(r.res_type == spec.source, r.target_type == res_type, r.target_id.in_(ids))
         )
         if spec.param != "*":
             stmt = stmt.where(r.name == spec.param)
@@ -255,10 +280,15 @@ def _instant_clause(column: Any, value: str) -> ColumnElement[bool]:
     s_low, s_high = parse_fhir_date_range(text)
     inside = and_(column >= s_low, column < s_high)
     rules: dict[str, ColumnElement[bool]] = {
-        "eq": inside, "ne": not_(inside), "ap": inside,
-        "gt": column >= s_high, "sa": column >= s_high,
-        "lt": column < s_low, "eb": column < s_low,
-        "ge": column >= s_low, "le": column < s_high,
+        "eq": inside,
+        "ne": not_(inside),
+        "ap": inside,
+        "gt": column >= s_high,
+        "sa": column >= s_high,
+        "lt": column < s_low,
+        "eb": column < s_low,
+        "ge": column >= s_low,
+        "le": column < s_high,
     }
     return rules[prefix]
 
@@ -297,8 +327,10 @@ def _date_clause(low: Any, high: Any, value: str) -> ColumnElement[bool]:
         "le": or_(low < s_low, contained),
         "sa": low >= s_high,
         "eb": high <= s_low,
-        "ap": and_(low < s_high + (s_high - s_low) / 10 + timedelta(days=1),
-                   high > s_low - (s_high - s_low) / 10 - timedelta(days=1)),
+        "ap": and_(
+            low < s_high + (s_high - s_low) / 10 + timedelta(days=1),
+            high > s_low - (s_high - s_low) / 10 - timedelta(days=1),
+        ),
     }
     return rules[prefix]
 
@@ -311,9 +343,12 @@ def _number_clause(column: Any, prefix: str, value: Decimal) -> ColumnElement[bo
     rules: dict[str, ColumnElement[bool]] = {
         "eq": and_(column >= lo, column < hi),
         "ne": or_(column < lo, column >= hi),
-        "gt": column > v, "sa": column > v,
-        "lt": column < v, "eb": column < v,
-        "ge": column >= v, "le": column <= v,
+        "gt": column > v,
+        "sa": column > v,
+        "lt": column < v,
+        "eb": column < v,
+        "ge": column >= v,
+        "le": column <= v,
         "ap": and_(column >= v - abs(v) * 0.1, column <= v + abs(v) * 0.1),
     }
     return rules[prefix]
@@ -331,5 +366,3 @@ def _quantity_clause(table: Any, name: str, value: str) -> ColumnElement[bool]:
     if code:
         clause = and_(clause, or_(table.code == code, table.unit == code))
     return clause
-
-
