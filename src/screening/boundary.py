@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -22,18 +22,13 @@ class AppState:
     config: Config
     engine: Engine
     sessions: sessionmaker[Session]
-    _fhir: FhirEnvironment | None = field(default=None, repr=False)
+    fhir: FhirEnvironment
 
     @classmethod
     def build(cls, config: Config) -> AppState:
+        """Engine and sessions (no connection yet) and the loaded FHIR definitions."""
         engine = make_engine(config.database_url)
-        return cls(config, engine, make_session_factory(engine))
-
-    @property
-    def fhir(self) -> FhirEnvironment:
-        if self._fhir is None:
-            self._fhir = FhirEnvironment.build(self.config)
-        return self._fhir
+        return cls(config, engine, make_session_factory(engine), FhirEnvironment.build(config))
 
 
 def app_state() -> AppState:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -154,3 +155,9 @@ INDEX_TABLES: dict[str, type[IndexRow]] = {
     "number": NumberIndex,
     "uri": UriIndex,
 }
+
+
+def index_table(kind: str) -> Table:
+    """The Core Table of one index kind (for fast bulk inserts)."""
+    table: Table = getattr(INDEX_TABLES[kind], "__table__")  # noqa: B009
+    return table

@@ -31,6 +31,7 @@ from screening.store.models import (
     INDEX_TABLES,
     ResourceRow,
     ResourceVersion,
+    index_table,
 )
 
 resource_t = cast(Table, ResourceRow.__table__)
@@ -244,8 +245,9 @@ class ResourceStore:
             kind, row = index_row(value)
             row.update(rid=rid, res_type=res_type, name=name)
             rows.setdefault(kind, []).append(row)
+        conn = self.session.connection()
         for kind, batch in rows.items():
-            self.session.execute(insert(INDEX_TABLES[kind]), batch)
+            conn.execute(insert(index_table(kind)), batch)
 
 
 def index_row(value: IndexValue) -> tuple[str, dict[str, Any]]:
