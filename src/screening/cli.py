@@ -39,7 +39,31 @@ def _parser() -> argparse.ArgumentParser:
     down = db_commands.add_parser("downgrade", help="migrate the database down")
     down.add_argument("revision")
     down.set_defaults(handler=_db_downgrade)
+
+    validate = commands.add_parser("validate", help="validate FHIR JSON files")
+    validate.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        metavar="FILE_OR_DIR",
+        help="conformance resources to load first (repeatable)",
+    )
+    validate.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="URL_OR_FILE",
+        help="a profile to validate against (repeatable)",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=_validate)
     return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from screening.fhir.validate_cli import run_validate
+
+    return run_validate(args.load, args.profile, args.files)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -168,13 +168,14 @@ _default_lock = threading.Lock()
 
 
 def default_registry() -> Registry:
-    """The process-wide registry holding the core package and the project's IG."""
+    """The process-wide registry: the core package, then the project's IG (fhir_profiles/)."""
     global _default
     with _default_lock:
         if _default is None:
-            from screening.paths import core_package
+            from screening.paths import core_package, data_dir
 
             registry = Registry()
             registry.load_package(core_package())
+            registry.load_package(data_dir("fhir_profiles"))
             _default = registry
         return _default

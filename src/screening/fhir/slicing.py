@@ -88,6 +88,8 @@ def _discriminator(
     if kind in ("value", "pattern"):
         options: list[ElementNode | None] = [*candidates] if candidates else [None]
         return any(_value_matches(slice_node, c, steps, values) for c in options)
+    if kind == "type" and steps and steps[-1] == "resolve()":
+        return _target_type_matches(target or slice_node, item, steps, values, validator)
     if kind == "type":
         return _type_matches(target or slice_node, item, steps, values)
     if kind == "profile":
@@ -133,6 +135,19 @@ def _type_matches(target: ElementNode, item: Item, steps: list[str], values: lis
         if isinstance(kind, str) and (kind in wanted or "Resource" in wanted):
             return True
     return False
+
+
+def _target_type_matches(
+    target: ElementNode, item: Item, steps: list[str], values: list[Any], validator: Validator
+) -> bool:
+    """`type` on `resolve()`: the referenced resource's type, from the target or the text."""
+    from screening.fhir.validator import reference_type, target_types
+
+    wanted = target_types(target, validator.registry)
+    if values:
+        return any(isinstance(v, dict) and v.get("resourceType") in wanted for v in values)
+    references = [v for v in _values_at(item, steps[:-1], None) if isinstance(v, dict)]
+    return any(reference_type(str(r.get("reference", ""))) in wanted for r in references)
 
 
 def _profile_matches(
@@ -197,7 +212,7 @@ def _extension_slice(ext: ElementNode, url: str) -> ElementNode | None:
     return None
 
 
-def _values_at(item: Item, steps: list[str], run: Run) -> list[Any]:
+def _values_at(item: Item, steps: list[str], run: Run | None) -> list[Any]:
     """The instance values at the discriminator path below one value."""
     values: list[Any] = [item.value] if item.value is not None else []
     for step in steps:
@@ -205,10 +220,10 @@ def _values_at(item: Item, steps: list[str], run: Run) -> list[Any]:
     return values
 
 
-def _step(value: Any, step: str, run: Run) -> list[Any]:
+def _step(value: Any, step: str, run: Run | None) -> list[Any]:
     if step == "resolve()":
         ref = value.get("reference") if isinstance(value, dict) else None
-        target = run.targets.get(ref) if isinstance(ref, str) else None
+        target = run.targets.get(ref) if isinstance(ref, str) and run else None
         return [target] if target is not None else []
     if step.startswith(("ofType(", "as(")):
         return [value]

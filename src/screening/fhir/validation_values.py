@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any
 
 from screening.fhir.datetimes import parse_fhir_date_range
 from screening.fhir.outcome import Issue
+from screening.fhir.packages import Registry
+from screening.fhir.terminology import Terminology
 
 BINDING_SEVERITY = {"required": "error", "extensible": "warning", "preferred": "information"}
 STRING_TYPES = frozenset(
     {"string", "code", "id", "markdown", "uri", "url", "canonical", "oid", "uuid"}
 )
 DATE_TYPES = frozenset({"date", "dateTime", "instant"})
-
-
-class CodeResult(Protocol):
-    """The answer of the terminology layer about one code."""
-
-    valid: bool | None
-    message: str
-    display_ok: bool | None
-
-
-class TerminologyService(Protocol):
-    """What bindings need from the terminology layer."""
-
-    def validate_code(
-        self,
-        valueset_url: str,
-        system: str | None,
-        code: str,
-        display: str | None = None,
-        version: str | None = None,
-    ) -> CodeResult: ...
-
-    def check_coding(self, system: str, code: str, display: str | None = None) -> CodeResult: ...
-
-    def has_valueset(self, url: str) -> bool: ...
 
 
 # fixed and pattern -----------------------------------------------------------------------
@@ -181,8 +158,9 @@ def _plain(value: Any) -> str:
 class BindingChecker:
     """Checks coded values against an element's binding, by the binding's strength."""
 
-    def __init__(self, terminology: TerminologyService) -> None:
+    def __init__(self, terminology: Terminology, registry: Registry) -> None:
         self.terminology = terminology
+        self.registry = registry
 
     def check(
         self, binding: dict[str, Any], value: Any, type_code: str, path: str, element: str
@@ -196,7 +174,7 @@ class BindingChecker:
         codings = _codings(value, type_code)
         if codings is None:
             return []
-        if not self.terminology.has_valueset(valueset):
+        if self.registry.get(valueset) is None:
             text = f"The ValueSet {valueset} is not known, so the code cannot be checked"
             return [Issue("warning", "not-found", text, path)]
         if not codings:

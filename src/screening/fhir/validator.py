@@ -386,9 +386,9 @@ class Validator:
         reference = item.value.get("reference")
         if not isinstance(reference, str):
             return
-        allowed = _target_types(node, self.registry)
+        allowed = target_types(node, self.registry)
         target = run.targets.get(reference)
-        target_type = target.get("resourceType") if target else _type_of(reference)
+        target_type = target.get("resourceType") if target else reference_type(reference)
         if not allowed or "Resource" in allowed or target_type is None:
             return
         if target_type not in allowed:
@@ -476,7 +476,7 @@ def _key_items(obj: dict[str, Any], key: str, type_code: str | None, parent: str
     yield Item(value, companion, f"{parent}.{key}", type_code)
 
 
-def _target_types(node: ElementNode, registry: Registry) -> set[str]:
+def target_types(node: ElementNode, registry: Registry) -> set[str]:
     """Resource types a Reference element may point at (from targetProfile)."""
     allowed: set[str] = set()
     for type_ref in node.definition.get("type", []):
@@ -491,7 +491,7 @@ def _target_types(node: ElementNode, registry: Registry) -> set[str]:
     return allowed
 
 
-def _type_of(reference: str) -> str | None:
+def reference_type(reference: str) -> str | None:
     """The resource type named by a literal reference (`Patient/1`, `http://x/Patient/1`)."""
     if reference.startswith(("#", "urn:")):
         return None
