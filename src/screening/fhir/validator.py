@@ -63,6 +63,15 @@ class Snapshots(Protocol):
     def generate(self, sd: dict[str, Any]) -> dict[str, Any]: ...
 
 
+class ResourceRules(Protocol):
+    """Extra rules for one resource type (e.g. a QuestionnaireResponse against its
+    Questionnaire), run once per resource on the base pass."""
+
+    def check(
+        self, resource: dict[str, Any], path: str, targets: dict[str, dict[str, Any]]
+    ) -> list[Issue]: ...
+
+
 class Invariants(Protocol):
     """What the validator needs from the FHIRPath invariant runner."""
 
@@ -130,6 +139,7 @@ class Validator:
         self.snapshots = snapshots
         self.bindings = bindings
         self.invariants = invariants
+        self.resource_rules: dict[str, ResourceRules] = {}
         self._models: dict[str, StructureModel | None] = {}
         self._lock = threading.Lock()
 
@@ -193,6 +203,10 @@ class Validator:
             else:
                 scope = Scope(resource, root, url == CORE + type_name)
                 self._node(model.root, Item(resource, None, path, None), run, scope)
+        rules = self.resource_rules.get(type_name)
+        if rules is not None:
+            for issue in rules.check(resource, path, run.targets):
+                run.add(issue)
 
     # elements --------------------------------------------------------------------------
 
