@@ -19,10 +19,11 @@ from sqlalchemy import text
 from pgcluster import PgCluster
 from screening import create_app
 from screening.config import Config
-from screening.db import Base
 from screening.migrate import upgrade
+from screening.store.seed import ig_resources, seed_database
 
 FHIR_JSON = "application/fhir+json"
+SEEDED_ROWS = len(ig_resources())  # the IG resources are the first rows of each database
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         cluster: PgCluster = request.getfixturevalue("pg_cluster")
         url = cluster.create_database("screening_test")
     upgrade(url)
+    seed_database(url)
     return url
 
 
@@ -57,13 +59,14 @@ def app(database_url: str) -> Iterator[Flask]:
 
 
 def _clear(engine: Any) -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    """Remove what a test wrote: every resource but the seeded IG ones (their versions and
+    index rows go with them by cascade), and every search snapshot."""
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+        conn.execute(text("DELETE FROM search_snapshot"))
+        conn.execute(text("DELETE FROM resource WHERE rid > :seeded"), {"seeded": SEEDED_ROWS})
+        conn.execute(
+            text("DELETE FROM resource_version WHERE rid > :seeded"), {"seeded": SEEDED_ROWS}
+        )
 
 
 @pytest.fixture

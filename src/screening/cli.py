@@ -78,9 +78,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _db_upgrade(args: argparse.Namespace) -> int:
     from screening.migrate import upgrade
 
-    url = Config.from_env().database_url
-    upgrade(url, args.revision)
+    config = Config.from_env()
+    upgrade(config.database_url, args.revision)
     print(f"Database at revision {args.revision}.")
+    if args.revision == "head":
+        from screening.store.seed import seed_database
+
+        changed = seed_database(config.database_url)
+        print(f"Implementation guide resources added or updated: {changed}.")
     return 0
 
 

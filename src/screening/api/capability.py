@@ -23,6 +23,7 @@ SOFTWARE_VERSION = "0.1.0"
 
 def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict[str, Any]:
     """What this server supports: every resource type, its interactions and parameters."""
+    profiles = env.profiles_by_type()
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -38,7 +39,9 @@ def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict
             {
                 "mode": "server",
                 "documentation": _DOCUMENTATION,
-                "resource": [_resource(env, t) for t in sorted(env.resource_types)],
+                "resource": [
+                    _resource(env, t, profiles.get(t, [])) for t in sorted(env.resource_types)
+                ],
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},
@@ -49,7 +52,7 @@ def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict
     }
 
 
-def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
+def _resource(env: FhirEnvironment, res_type: str, profiles: list[str]) -> dict[str, Any]:
     params = env.indexer.params_for(res_type)
     search = [
         {"name": "_id", "type": "token"},
@@ -61,6 +64,7 @@ def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
     return {
         "type": res_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+        **({"supportedProfile": profiles} if profiles else {}),
         "interaction": [{"code": c} for c in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
@@ -74,6 +78,12 @@ def _resource(env: FhirEnvironment, res_type: str) -> dict[str, Any]:
         + ["*"],
         "searchRevInclude": ["*:*"],
         "searchParam": search,
+        "operation": [
+            {
+                "name": "validate",
+                "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+            }
+        ],
     }
 
 
@@ -94,4 +104,6 @@ _DOCUMENTATION = (
     " 'Prefer: handling=strict'. Chained parameters, _has, composite and special parameters"
     ' are not supported. Writes: If-Match (ETag W/"n") and If-None-Exist; JSON Patch;'
     " 'Prefer: return=minimal|representation|OperationOutcome'. Transactions are atomic."
+    " Every write is validated against R4 and the profiles in meta.profile (422 with the"
+    " OperationOutcome when it has errors); $validate takes 'profile' and 'mode'."
 )

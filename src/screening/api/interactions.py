@@ -63,7 +63,11 @@ class Interactions:
             return self._only(req, "POST", lambda: self.search(req, res_type))
         if len(seg) == 2 and seg[1] == "_history":
             return self._only(req, "GET", lambda: self.history(req, res_type, None))
+        if len(seg) == 2 and seg[1] == "$validate":
+            return self.validate_operation(req, res_type, None)
         fhir_id = self._valid_id(seg[1])
+        if len(seg) == 3 and seg[2] == "$validate":
+            return self.validate_operation(req, res_type, fhir_id)
         if len(seg) == 2:
             return self._instance_level(req, res_type, fhir_id)
         if len(seg) == 3 and seg[2] == "_history":
@@ -335,9 +339,38 @@ class Interactions:
             raise Unprocessable("The resource is not valid", issues=issues)
         return body
 
-    def validate(self, resource: dict[str, Any]) -> list[Issue]:
-        """Structural checks against the R4 definitions (the profile validator grows here)."""
-        return self.env.checker.check(resource)
+    def validate_operation(
+        self, req: FhirRequest, res_type: str, fhir_id: str | None
+    ) -> FhirResponse:
+        """`$validate`: 200 with the OperationOutcome, whatever the resource's verdict."""
+        if req.method not in ("GET", "POST"):
+            raise MethodNotAllowed(f"{req.method} is not supported for $validate")
+        body = req.payload() if req.method == "POST" else None
+        resource, profile, mode = validate_parameters(body, dict(req.query))
+        if mode == "delete":
+            if fhir_id is None:
+                raise BadRequest("mode=delete needs a resource id: /{type}/{id}/$validate")
+            self.store.read(res_type, fhir_id)
+            return FhirResponse(200, operation_outcome([]))
+        if resource is None and fhir_id is not None:
+            resource = self.store.read(res_type, fhir_id).content
+        if not isinstance(resource, dict):
+            raise BadRequest("$validate needs a resource: the body, or a Parameters 'resource'")
+        issues = []
+        if resource.get("resourceType") != res_type:
+            issues.append(Issue("error", "invalid", f"The resource is not a {res_type}"))
+        if mode == "update" and fhir_id is not None and resource.get("id") != fhir_id:
+            issues.append(
+                Issue(
+                    "error", "invalid", "The resource id does not match the URL", f"{res_type}.id"
+                )
+            )
+        issues += self.validate(resource, (profile,) if profile else ())
+        return FhirResponse(200, operation_outcome(issues))
+
+    def validate(self, resource: dict[str, Any], profiles: tuple[str, ...] = ()) -> list[Issue]:
+        """The resource against R4, its meta.profile and `profiles` (the project validator)."""
+        return self.env.validator.validate(resource, profiles)
 
     def _resource_response(
         self, status: int, stored: Stored, prefer: str = "representation", location: bool = False
@@ -358,6 +391,32 @@ class Interactions:
                 ]
             )
         return response
+
+
+def validate_parameters(
+    body: Any, query: dict[str, str]
+) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """(resource, profile, mode) of a $validate call: a Parameters body, a plain resource,
+    or only query parameters."""
+    profile, mode = query.get("profile"), query.get("mode")
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        resource = None
+        for param in body.get("parameter", []) or []:
+            if not isinstance(param, dict):
+                continue
+            name = param.get("name")
+            if name == "resource" and isinstance(param.get("resource"), dict):
+                resource = param["resource"]
+            elif name == "profile":
+                profile = param.get("valueUri") or param.get("valueCanonical") or profile
+            elif name == "mode":
+                mode = param.get("valueCode") or mode
+        return resource, profile, mode
+    if body is not None and not isinstance(body, dict):
+        raise BadRequest("The $validate body must be a resource or a Parameters resource")
+    if mode not in (None, "create", "update", "delete", "profile"):
+        raise BadRequest(f"Unknown $validate mode '{str(mode)[:40]}'")
+    return body, profile, mode
 
 
 def _etag_version(value: str | None) -> int | None:
