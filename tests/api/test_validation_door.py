@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from conftest import Fhir
-
 from screening.paths import data_dir
 
 IG = "https://fhir.rehab-screening.example"
