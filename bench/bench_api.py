@@ -891,7 +891,12 @@ def total_memory() -> str:
     return "?"
 
 
-def machine_lines(opts: Options, results: Sequence[BackendResult]) -> list[str]:
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (other work on the machine skews the figures)."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_lines(opts: Options, results: Sequence[BackendResult], load: str) -> list[str]:
     """The machine and setup description."""
     databases = [f"{r.backend}: {r.database or '(not started)'}" for r in results]
     return [
@@ -899,6 +904,7 @@ def machine_lines(opts: Options, results: Sequence[BackendResult]) -> list[str]:
         f"platform:      {platform.platform()}",
         f"cpu:           {cpu_model()} x {os.cpu_count()} (cpu count)",
         f"memory:        {total_memory()}",
+        f"load average:  {load} (1/5/15 min) at start; {load_average()} at end",
         f"python:        {platform.python_version()} ({platform.python_implementation()})",
         *(f"database:      {d}" for d in databases),
         f"server:        screening serve, gunicorn gthread {opts.workers} workers x "
@@ -1025,10 +1031,10 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def report(opts: Options, results: Sequence[BackendResult], seconds: float) -> str:
+def report(opts: Options, results: Sequence[BackendResult], seconds: float, load: str) -> str:
     """The whole printed report."""
     header = ["metric", *(r.backend for r in results)]
-    lines = ["", "== Machine and setup ==", *machine_lines(opts, results), ""]
+    lines = ["", "== Machine and setup ==", *machine_lines(opts, results, load), ""]
     lines += ["== Results (latencies: sequential requests from 1 client) ==", ""]
     lines += table([header, *result_rows(opts, results)])
     lines += [
@@ -1072,6 +1078,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_options(argv)
     signal.signal(signal.SIGTERM, _terminate)
     began = time.monotonic()
+    load = load_average()
     results: list[BackendResult] = []
     interrupted = False
     try:
@@ -1081,7 +1088,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted; servers and clusters stopped")
-    print(report(opts, results, time.monotonic() - began), flush=True)
+    print(report(opts, results, time.monotonic() - began, load), flush=True)
     return 130 if interrupted else 0
 
 

@@ -31,6 +31,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+            # No server-side prepared statements: after a few executions PostgreSQL would
+            # switch them to a generic plan that ignores how selective the values are.
+            kwargs.setdefault("connect_args", {"prepare_threshold": None})
         return create_engine(url, **kwargs)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
     _configure_sqlite(engine)

@@ -43,6 +43,10 @@ from screening.store.resources import ResourceStore, Stored
 resource_t = cast(Table, ResourceRow.__table__)
 snapshot_t = cast(Table, SearchSnapshot.__table__)
 MAX_SNAPSHOT = 100_000
+# Which criterion usually narrows a search most (lower first): ids and references pick a
+# few rows; tokens (codes, statuses) can match much of a type.
+SELECTIVITY = {"_id": 0, "reference": 1, "uri": 2, "string": 3, "date": 4, "quantity": 5,
+               "number": 5, "token": 6, "_lastUpdated": 7}
 TOP = "\U0010ffff"
 
 
@@ -134,14 +138,19 @@ class SearchRunner:
     # matching ------------------------------------------------------------------------
 
     def _matching(self, query: SearchQuery) -> Select[Any]:
+        """The rids matching every criterion. The likely most selective criterion drives
+        (`rid IN (...)`); the others are probed per candidate (`EXISTS`), so the cost
+        follows the size of the result, not of the store."""
         stmt = select(resource_t.c.rid).where(
             resource_t.c.res_type == query.res_type, resource_t.c.deleted.is_(False)
         )
-        for criterion in query.criteria:
-            stmt = stmt.where(self._criterion(query.res_type, criterion))
+        ordered = sorted(query.criteria, key=lambda c: SELECTIVITY.get(c.type, 9))
+        for index, criterion in enumerate(ordered):
+            stmt = stmt.where(self._criterion(query.res_type, criterion, drive=index == 0))
         return stmt
 
-    def _criterion(self, res_type: str, c: Criterion) -> ColumnElement[bool]:
+    def _criterion(self, res_type: str, c: Criterion, drive: bool = True
+                   ) -> ColumnElement[bool]:
         if c.type == "_id":
             by_id = resource_t.c.fhir_id.in_(c.values)
             return not_(by_id) if c.modifier == "not" else by_id
@@ -153,7 +162,10 @@ class SearchRunner:
             present = resource_t.c.rid.in_(rows)
             return not_(present) if c.values == ("true",) else present
         clause: ColumnElement[bool] = or_(*(self._value_clause(table, c, v) for v in c.values))
-        matching = resource_t.c.rid.in_(rows.where(clause))
+        if drive or c.modifier == "not":
+            matching = resource_t.c.rid.in_(rows.where(clause))
+        else:
+            matching = rows.where(clause, table.rid == resource_t.c.rid).exists()
         return not_(matching) if c.modifier == "not" else matching
 
     def _value_clause(self, table: Any, c: Criterion, value: str) -> ColumnElement[bool]:
