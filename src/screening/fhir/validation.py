@@ -6,6 +6,7 @@ import threading
 
 from screening.fhir.fhirpath import InvariantRunner
 from screening.fhir.packages import Registry
+from screening.fhir.questionnaire_rules import QuestionnaireRules
 from screening.fhir.snapshot import SnapshotGenerator
 from screening.fhir.structure import StructureChecker
 from screening.fhir.terminology import Terminology
@@ -20,9 +21,13 @@ def build_validator(registry: Registry, structure: StructureChecker | None = Non
     """A Validator over `registry` (the core package plus any IGs loaded into it)."""
     structure = structure or StructureChecker(registry)
     bindings = BindingChecker(Terminology(registry), registry)
-    return Validator(
+    validator = Validator(
         registry, structure, SnapshotGenerator(registry), bindings, InvariantRunner(registry)
     )
+    validator.resource_rules["QuestionnaireResponse"] = QuestionnaireRules(
+        registry, bindings.terminology
+    )
+    return validator
 
 
 def shared_validator(registry: Registry) -> Validator:

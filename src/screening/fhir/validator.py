@@ -2,18 +2,24 @@
 
 The structural layer (`structure.py`) checks JSON shapes, unknown elements and primitive
 formats once per resource. This layer walks the resource against the snapshot of each
-StructureDefinition that applies (the core type, every `meta.profile`, and any profile
-asked for) and checks cardinality, types, fixed and pattern values, bindings, slicing,
-extensions, reference targets and invariants. Issues are de-duplicated across passes.
+StructureDefinition that applies (the core type, every `meta.profile`, any profile asked for,
+and ImplementationGuide.global profiles) and checks cardinality, types, fixed and pattern
+values, bounds, bindings, slicing, extensions, reference targets and invariants. The rules of
+each element are compiled once (`validator_plan.Plan`); a profile pass only checks what the
+profile adds to the core definition, and issues are de-duplicated across passes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from screening.fhir.fhirpath import InvariantRunner
 from screening.fhir.outcome import Issue
 from screening.fhir.packages import Registry
 from screening.fhir.structure import (
@@ -28,33 +34,16 @@ from screening.fhir.validation_values import (
     check_fixed,
     check_pattern,
 )
-
-CORE = "http://hl7.org/fhir/StructureDefinition/"
-NATIVE_CONSTRAINTS = frozenset({"ele-1", "ext-1"})
-PRIMITIVE_TYPES = frozenset(
-    {
-        "base64Binary",
-        "boolean",
-        "canonical",
-        "code",
-        "date",
-        "dateTime",
-        "decimal",
-        "id",
-        "instant",
-        "integer",
-        "markdown",
-        "oid",
-        "positiveInt",
-        "string",
-        "time",
-        "unsignedInt",
-        "uri",
-        "url",
-        "uuid",
-        "xhtml",
-    }
+from screening.fhir.validator_fhirpath import CHOICE_NAMES, CHOICE_SUFFIXES
+from screening.fhir.validator_invariants import InvariantEngine, Where
+from screening.fhir.validator_plan import CORE, PRIMITIVE_TYPES, Plan, Planner, target_types
+from screening.fhir.validator_special import (
+    check_special,
+    extension_allowed_unknown,
+    global_profiles,
 )
+
+__all__ = ["CORE", "PRIMITIVE_TYPES", "Item", "Run", "Scope", "Validator", "target_types"]
 
 
 class Snapshots(Protocol):
@@ -86,7 +75,7 @@ class Invariants(Protocol):
     ) -> Issue | None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One value found for an element: the JSON value, its `_x` companion, where it is."""
 
@@ -108,19 +97,28 @@ class Run:
         """Record an issue once (several profiles may find the same one)."""
         if issue is None:
             return
-        key = (issue.severity, issue.diagnostics, issue.expression)
+        key = (issue.severity, issue.diagnostics, location_key(issue.expression))
         if key not in self.seen:
             self.seen.add(key)
             self.issues.append(issue)
 
 
-@dataclass
+@dataclass(slots=True)
 class Scope:
-    """The resource an element belongs to, and the outermost resource being validated."""
+    """The resource an element belongs to, its %rootResource, and the pass."""
 
     resource: dict[str, Any]
     root: dict[str, Any]
     base: bool  # True on the pass against the core definition of the resource type
+    bundle: dict[str, Any] | None = None
+    where: Where = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.where = Where(self.resource, self.root, self.bundle)
+
+    def with_base(self, base: bool) -> Scope:
+        """The same resources on another pass."""
+        return self if base == self.base else Scope(self.resource, self.root, base, self.bundle)
 
 
 class Validator:
@@ -139,8 +137,16 @@ class Validator:
         self.snapshots = snapshots
         self.bindings = bindings
         self.invariants = invariants
+        runner = (
+            invariants if isinstance(invariants, InvariantRunner) else InvariantRunner(registry)
+        )
+        self.engine = InvariantEngine(runner)
+        self.planner = Planner(self)
         self.resource_rules: dict[str, ResourceRules] = {}
+        self.slice_cache: dict[ElementNode, Any] = {}  # compiled slice tests (slicing.py)
+        self._values: dict[tuple[int, str], tuple[Issue, ...]] = {}
         self._models: dict[str, StructureModel | None] = {}
+        self._globals: dict[str, tuple[str, ...]] | None = None
         self._lock = threading.Lock()
 
     # entry point -----------------------------------------------------------------------
@@ -153,26 +159,44 @@ class Validator:
         if not isinstance(resource, dict) or not self._known_type(resource):
             return run.issues
         run.targets = _targets(resource)
-        self._resource(resource, resource["resourceType"], run, resource, profiles)
+        path = resource["resourceType"]
+        self._resource(resource, path, run, Scope(resource, resource, True), profiles)
         return run.issues
 
     def model(self, url: str) -> StructureModel | None:
         """The compiled snapshot of a StructureDefinition (generated when missing)."""
-        if url not in self._models:
+        found = self._models.get(url, self)
+        if found is self:
             with self._lock:
-                self._models[url] = self._compile(url)
-        return self._models[url]
+                found = self._models[url] = self._compile(url)
+        return found if isinstance(found, StructureModel) else None
 
     def _compile(self, url: str) -> StructureModel | None:
         sd = self.registry.get(url)
         if sd is None or sd.get("resourceType") != "StructureDefinition":
             return None
+        if url.startswith(CORE) and sd.get("snapshot", {}).get("element"):
+            shared = self.structure.models.model(url[len(CORE) :])
+            if shared is not None and shared.url == url:
+                return shared
         if not sd.get("snapshot", {}).get("element"):
-            sd = self.snapshots.generate(sd)
-        return compile_structure(sd)
+            try:
+                sd = self.snapshots.generate(sd)
+            except (ValueError, KeyError, TypeError):
+                return None
+        try:
+            return compile_structure(sd)
+        except (KeyError, ValueError, IndexError):
+            return None
 
     def _known_type(self, resource: dict[str, Any]) -> bool:
         return resource.get("resourceType") in self.structure.models.resource_types
+
+    def global_profiles(self, type_name: str) -> tuple[str, ...]:
+        """ImplementationGuide.global profiles for a resource type."""
+        if self._globals is None:
+            self._globals = global_profiles(self.registry)
+        return self._globals.get(type_name, ())
 
     # resources -------------------------------------------------------------------------
 
@@ -181,213 +205,292 @@ class Validator:
         resource: dict[str, Any],
         path: str,
         run: Run,
-        root: dict[str, Any],
+        scope: Scope,
         extra: tuple[str, ...] = (),
     ) -> None:
         """One resource against its core definition and the profiles that apply to it."""
         type_name = resource["resourceType"]
-        claimed = (
-            resource.get("meta", {}).get("profile", [])
-            if isinstance(resource.get("meta"), dict)
-            else []
-        )
-        urls = [CORE + type_name] + [u for u in (*claimed, *extra) if isinstance(u, str)]
+        meta = resource.get("meta")
+        claimed = meta.get("profile", []) if isinstance(meta, dict) else []
+        claimed = claimed if isinstance(claimed, list) else []
+        urls = [CORE + type_name, *self.global_profiles(type_name)]
+        urls += [u for u in (*claimed, *extra) if isinstance(u, str)]
         for url in dict.fromkeys(urls):
-            model = self.model(url)
-            where = f"{path}.meta.profile" if url in claimed else path
-            if model is None:
-                run.add(_issue("error", "not-found", f"Profile '{url}' is not known", where))
-            elif model.type != type_name:
-                msg = f"Profile '{url}' is for {model.type}, not {type_name}"
-                run.add(_issue("error", "invalid", msg, where))
-            else:
-                scope = Scope(resource, root, url == CORE + type_name)
-                self._node(model.root, Item(resource, None, path, None), run, scope)
+            self._profile_pass(resource, path, run, scope, url, claimed)
+        for issue in check_special(self, resource, path):
+            run.add(issue)
         rules = self.resource_rules.get(type_name)
         if rules is not None:
             for issue in rules.check(resource, path, run.targets):
                 run.add(issue)
 
+    def _profile_pass(
+        self,
+        resource: dict[str, Any],
+        path: str,
+        run: Run,
+        scope: Scope,
+        url: str,
+        claimed: list[Any],
+    ) -> None:
+        """The resource against one definition (the core one, or a profile)."""
+        type_name = resource["resourceType"]
+        model = self.model(url)
+        where = path
+        if url in claimed:
+            where = f"{path}.meta.profile[{claimed.index(url)}]"
+        if model is None:
+            run.add(_issue("error", "not-found", f"Profile '{url}' is not known", where))
+        elif model.type != type_name:
+            msg = f"Profile '{url}' is for {model.type}, not {type_name}"
+            run.add(_issue("error", "invalid", msg, where))
+        else:
+            base = url == CORE + type_name
+            plan = self.planner.plan(model.root, base)
+            self._node(plan, Item(resource, None, path, None), run, scope.with_base(base))
+
+    def _nested(
+        self,
+        value: dict[str, Any],
+        plan: Plan,
+        item: Item,
+        run: Run,
+        scope: Scope,
+        profiles: tuple[str, ...] = (),
+    ) -> None:
+        """A resource inside another: contained (same root) or an entry / parameter; with the
+        profiles the element states for it."""
+        if not self._known_type(value):
+            return
+        if plan.key == "contained":
+            inner = Scope(value, scope.root, True, scope.bundle)
+        else:
+            bundle = scope.resource if scope.resource.get("resourceType") == "Bundle" else None
+            inner = Scope(value, value, True, bundle or scope.bundle)
+        self._resource(value, item.path, run, inner, profiles)
+
     # elements --------------------------------------------------------------------------
 
-    def _node(self, node: ElementNode, item: Item, run: Run, scope: Scope) -> None:
-        """One value against one element definition, then its children."""
-        definition = node.definition
+    def check_node(self, node: ElementNode, item: Item, run: Run, scope: Scope) -> None:
+        """One value against one element definition (used by slicing to try a slice)."""
+        self._node(self.planner.plan(node, scope.base, True), item, run, scope)
+
+    def _node(self, plan: Plan, item: Item, run: Run, scope: Scope) -> None:
+        """One value against one element's plan, then its children."""
         value = item.value
-        if value is not None:
-            self._value_rules(node, item, run, scope)
-        for constraint in definition.get("constraint", []):
-            if value is None or not self._runs(constraint, scope):
-                continue
-            run.add(
-                self.invariants.check(
-                    constraint, value, item.path, resource=scope.resource, root_resource=scope.root
-                )
-            )
-        if isinstance(value, dict):
-            self._children(node, value, item, run, scope)
+        if value is None:
+            return
+        if plan.value_rules:
+            self._value_rules(plan, item, run, scope)
+        for invariant in plan.invariants:
+            run.add(self.engine.check(invariant, value, item.path, scope.where))
+        if plan.descend and isinstance(value, dict):
+            self._children(plan, value, item, run, scope)
 
-    def _runs(self, constraint: dict[str, Any], scope: Scope) -> bool:
-        """Core constraints run on the base pass only; natively checked ones never."""
-        if constraint.get("key") in NATIVE_CONSTRAINTS:
-            return False
-        from_core = str(constraint.get("source", CORE)).startswith(CORE)
-        return scope.base or not from_core
-
-    def _value_rules(self, node: ElementNode, item: Item, run: Run, scope: Scope) -> None:
+    def _value_rules(self, plan: Plan, item: Item, run: Run, scope: Scope) -> None:
         """Fixed and pattern values, bounds, bindings and reference targets of one value."""
-        definition = node.definition
-        type_code = item.type or (node.types[0] if len(node.types) == 1 else None)
-        for issue in check_fixed(definition, item.value, item.path):
-            run.add(issue)
-        for issue in check_pattern(definition, item.value, item.path):
-            run.add(issue)
-        for issue in check_bounds(definition, item.value, type_code, item.path):
-            run.add(issue)
-        if "binding" in definition and type_code:
-            for issue in self.bindings.check(
-                definition["binding"], item.value, type_code, item.path, node.path
-            ):
-                run.add(issue)
-        if type_code == "Reference" and isinstance(item.value, dict):
-            self._reference(node, item, run)
-        if type_code == "Coding" and scope.base:
-            for issue in self.bindings.check_coding(item.value, item.path):
-                run.add(issue)
+        definition = plan.node.definition
+        value = item.value
+        type_code = item.type or plan.type_code
+        if plan.fixed is not None:
+            run.issues.extend(_new(run, check_fixed(definition, value, item.path, plan.fixed)))
+        if plan.pattern is not None:
+            found = check_pattern(definition, value, item.path, plan.pattern)
+            run.issues.extend(_new(run, found))
+        if plan.bounds:
+            run.issues.extend(_new(run, check_bounds(definition, value, type_code, item.path)))
+        if plan.binding is not None and type_code:
+            found = self.bindings.check(plan.binding, value, type_code, item.path, plan.node.path)
+            run.issues.extend(_new(run, found))
+        if plan.targets is not None and type_code == "Reference" and isinstance(value, dict):
+            self._reference(plan.targets, item, run, scope)
+        if plan.coding and type_code == "Coding":
+            run.issues.extend(_new(run, self.bindings.check_coding(value, item.path)))
+        if plan.special and type_code:
+            from screening.fhir.validator_special import check_value
+
+            run.issues.extend(_new(run, check_value(type_code, value, item.path)))
 
     def _children(
-        self, node: ElementNode, value: dict[str, Any], item: Item, run: Run, scope: Scope
+        self, plan: Plan, value: dict[str, Any], item: Item, run: Run, scope: Scope
     ) -> None:
         """The children of a complex value: inline in the snapshot, or from its type."""
-        if node.children:
-            for child in node.children.values():
-                self._element(child, list(_items(child, value, item.path)), item.path, run, scope)
+        if plan.inline:
+            if "resourceType" in value and self._known_type(value):
+                scope = Scope(value, scope.root, scope.base, scope.bundle)
+            self._present(plan, value, item.path, run, scope)
             return
-        type_code = item.type or (node.types[0] if len(node.types) == 1 else None)
+        type_code = item.type or plan.type_code
         if type_code is None:
             return
         if type_code == "Resource" or type_code in self.structure.models.resource_types:
-            if self._known_type(value):
-                self._resource(value, item.path, run, scope.root)
+            self._nested(value, plan, item, run, scope, plan.type_profiles.get(type_code, ()))
             return
-        for url in self._type_profiles(node, type_code, scope):
-            model = self.model(url)
-            if model is None:
+        for url, root, base in self.planner.type_roots(plan, type_code):
+            if root is None:
                 run.add(_issue("error", "not-found", f"Profile '{url}' is not known", item.path))
-                continue
-            inner = Scope(scope.resource, scope.root, url == CORE + type_code)
-            self._node_children(model.root, value, item, run, inner)
+            elif base and scope.base and self.planner.pure(root):
+                self._remembered(root, value, item, run, scope)
+            else:
+                self._type_root(root, value, item, run, scope.with_base(base))
 
-    def _node_children(
-        self, root: ElementNode, value: dict[str, Any], item: Item, run: Run, scope: Scope
+    def _remembered(
+        self, root: Plan, value: dict[str, Any], item: Item, run: Run, scope: Scope
+    ) -> None:
+        """A datatype value whose issues depend on the value alone: walked once per value."""
+        text = json.dumps(value, separators=(",", ":"))
+        if '"extension"' in text:
+            self._type_root(root, value, item, run, scope)
+            return
+        key = (id(root), text)
+        found = self._values.get(key)
+        if found is None:
+            trial = Run(targets=run.targets)
+            self._type_root(root, value, item, trial, scope)
+            found = tuple(_relative(issue, item.path) for issue in trial.issues)
+            if len(self._values) >= VALUE_MEMO_LIMIT:
+                self._values.clear()
+            self._values[key] = found
+        for issue in found:
+            run.add(_absolute(issue, item.path))
+
+    def _type_root(
+        self, root: Plan, value: dict[str, Any], item: Item, run: Run, scope: Scope
     ) -> None:
         """A datatype value against a datatype definition's root (its own rules, then kids)."""
-        for constraint in root.definition.get("constraint", []):
-            if self._runs(constraint, scope):
-                run.add(
-                    self.invariants.check(
-                        constraint,
-                        value,
-                        item.path,
-                        resource=scope.resource,
-                        root_resource=scope.root,
-                    )
-                )
-        for child in root.children.values():
-            self._element(child, list(_items(child, value, item.path)), item.path, run, scope)
+        for invariant in root.invariants:
+            run.add(self.engine.check(invariant, value, item.path, scope.where))
+        if root.children:
+            self._present(root, value, item.path, run, scope)
 
-    def _type_profiles(self, node: ElementNode, type_code: str, scope: Scope) -> list[str]:
-        """The definitions a datatype value is checked against (profiles on its type)."""
-        urls: list[str] = []
-        for type_ref in node.definition.get("type", []):
-            if type_ref.get("code") == type_code:
-                urls.extend(p for p in type_ref.get("profile", []) if isinstance(p, str))
-        if type_code == "Extension":
-            return urls  # extensions are checked by url in _extension
-        if scope.base and not urls:
-            urls.append(CORE + type_code)
-        return urls
-
-    def _element(
-        self, node: ElementNode, items: list[Item], parent: str, run: Run, scope: Scope
+    def _present(
+        self, plan: Plan, obj: dict[str, Any], parent: str, run: Run, scope: Scope
     ) -> None:
+        """The children of `plan` present in `obj` (by JSON key), then the missing ones."""
+        by_key = plan.by_key
+        for key, raw in obj.items():
+            hit = by_key.get(key)
+            if hit is None:
+                if plan.narrowed:
+                    self._other_variant(plan, key, raw, parent, run)
+                continue
+            child, code, primitive = hit
+            if key[0] == "_":
+                if key[1:] in obj:
+                    continue  # taken with its value
+                items = _make_items(None, raw, key[1:], code, parent)
+            else:
+                companion = obj.get("_" + key) if primitive else None
+                if child.simple and not isinstance(raw, list) and companion is None:
+                    self._node(child, Item(raw, None, f"{parent}.{key}", code), run, scope)
+                    continue
+                items = _make_items(raw, companion, key, code, parent)
+            if child.simple:
+                for item in items:
+                    self._node(child, item, run, scope)
+            else:
+                self._element(child, items, parent, run, scope)
+        for child, keys in plan.required:
+            if not any(k in obj for k in keys) and not (
+                child.is_choice and _variant_in(child, obj)
+            ):
+                _cardinality(child, 0, parent, run)
+
+    def _other_variant(self, plan: Plan, key: str, raw: Any, parent: str, run: Run) -> None:
+        """A choice variant a profile does not allow (`valueString` where only Quantity is)."""
+        for child in plan.narrowed:
+            base = child.key
+            size = len(base)
+            if key.startswith(base) and key[size : size + 1].isupper():
+                code = _type_code(key[size:], child)
+                path = f"{parent}.{key}"
+                allowed = ", ".join(child.types)
+                msg = f"The type '{code}' is not allowed here (allowed: {allowed})"
+                run.add(_issue("error", "structure", msg, path))
+                return
+
+    def _element(self, plan: Plan, items: list[Item], parent: str, run: Run, scope: Scope) -> None:
         """All values of one element: cardinality, slicing, then each value."""
-        _cardinality(node, len(items), parent, run)
-        if node.name == "extension" or node.name == "modifierExtension":
+        if plan.card:
+            _cardinality(plan, len(items), parent, run)
+        if plan.extension:
             for item in items:
-                self._extension(item, node, run, scope)
-        if node.slices and node.definition.get("slicing"):
-            self._sliced(node, items, parent, run, scope)
+                self._extension(item, plan, run, scope)
+        if plan.slicing is not None:
+            self._sliced(plan, items, parent, run, scope)
             return
         for item in items:
-            self._typed(node, item, run, scope)
+            self._node(plan, item, run, scope)
 
-    def _typed(self, node: ElementNode, item: Item, run: Run, scope: Scope) -> None:
+    def _typed(self, plan: Plan, item: Item, run: Run, scope: Scope) -> None:
         """One value, after checking a choice variant's type is allowed here."""
-        if item.type is not None and node.is_choice and item.type not in node.types:
-            allowed = ", ".join(node.types)
+        types = plan.choice_types
+        if types is not None and item.type is not None and item.type not in types:
+            allowed = ", ".join(plan.types)
             msg = f"The type '{item.type}' is not allowed here (allowed: {allowed})"
             run.add(_issue("error", "structure", msg, item.path))
             return
-        self._node(node, item, run, scope)
+        self._node(plan, item, run, scope)
 
     # slicing ---------------------------------------------------------------------------
 
-    def _sliced(
-        self, node: ElementNode, items: list[Item], parent: str, run: Run, scope: Scope
-    ) -> None:
+    def _sliced(self, plan: Plan, items: list[Item], parent: str, run: Run, scope: Scope) -> None:
         """Assign values to slices by the discriminators, then check each slice."""
         from screening.fhir.slicing import assign_slices
 
-        slicing = node.definition["slicing"]
-        assigned, unmatched, order_issue = assign_slices(node, items, self, scope, run)
-        for name, slice_node in node.slices.items():
+        slicing = plan.slicing or {}
+        assigned, unmatched, order_issue = assign_slices(plan.node, items, self, scope, run)
+        for name, slice_plan in plan.slices:
             members = assigned.get(name, [])
-            _cardinality(slice_node, len(members), parent, run, slice_name=name)
+            _cardinality(slice_plan, len(members), parent, run, slice_name=name)
             for member in members:
-                self._typed(slice_node, member, run, scope)
+                self._typed(slice_plan, member, run, scope)
         closed = slicing.get("rules") == "closed"
         for item in unmatched:
             if closed:
+                names = ", ".join(name for name, _ in plan.slices)
                 msg = (
-                    f"This element does not match any known slice defined in the profile"
-                    f" ({', '.join(node.slices)}) and slicing is closed"
+                    "This element does not match any known slice defined in the profile"
+                    f" ({names}) and slicing is closed"
                 )
                 run.add(_issue("error", "structure", msg, item.path))
             else:
-                self._typed(node, item, run, scope)
+                self._typed(plan, item, run, scope)
         if order_issue is not None and slicing.get("ordered"):
             run.add(_issue("error", "structure", order_issue, parent))
 
     # extensions and references ------------------------------------------------------------
 
-    def _extension(self, item: Item, node: ElementNode, run: Run, scope: Scope) -> None:
+    def _extension(self, item: Item, plan: Plan, run: Run, scope: Scope) -> None:
         """An extension against its definition (found by url), on the base pass."""
         value = item.value
-        if not scope.base or not isinstance(value, dict):
+        if not isinstance(value, dict):
             return
         url = value.get("url")
         if not isinstance(url, str):
             return
         definition = self.registry.get(url)
         if definition is None or definition.get("type") != "Extension":
-            severity = "error" if url.startswith(CORE) else "warning"
-            msg = f"The extension {url} is not known"
-            run.add(_issue(severity, "structure", msg, item.path))
+            if extension_allowed_unknown(url):
+                msg = f"The extension {url} is not known, so its content is not checked"
+                run.add(_issue("information", "structure", msg, item.path))
+            else:
+                msg = f"The extension {url} could not be found so is not allowed here"
+                run.add(_issue("error", "structure", msg, item.path))
             return
         model = self.model(url)
         if model is not None:
-            inner = Scope(scope.resource, scope.root, False)
-            self._node_children(model.root, value, item, run, inner)
-            self._extension_context(definition, item, node, run)
+            root = self.planner.plan(model.root, False)
+            self._type_root(root, value, item, run, scope.with_base(False))
+            self._extension_context(definition, item, plan, run)
 
     def _extension_context(
-        self, definition: dict[str, Any], item: Item, node: ElementNode, run: Run
+        self, definition: dict[str, Any], item: Item, plan: Plan, run: Run
     ) -> None:
         """Is the extension allowed on the element it sits on?"""
         from screening.fhir.slicing import extension_context_ok
 
-        if not extension_context_ok(definition, node.path, item.path):
+        if not extension_context_ok(definition, plan.node.path, item.path):
             contexts = ", ".join(c.get("expression", "?") for c in definition.get("context", []))
             msg = (
                 f"The extension {definition.get('url')} is not allowed to be used at this"
@@ -395,22 +498,20 @@ class Validator:
             )
             run.add(_issue("error", "structure", msg, item.path))
 
-    def _reference(self, node: ElementNode, item: Item, run: Run) -> None:
+    def _reference(self, allowed: frozenset[str], item: Item, run: Run, scope: Scope) -> None:
         """A reference's target type against the element's targetProfile list."""
         reference = item.value.get("reference")
         if not isinstance(reference, str):
             return
-        allowed = target_types(node, self.registry)
-        target = run.targets.get(reference)
+        target = resolve(reference, scope, run)
         target_type = target.get("resourceType") if target else reference_type(reference)
-        if not allowed or "Resource" in allowed or target_type is None:
+        if target_type is None or target_type in allowed:
             return
-        if target_type not in allowed:
-            msg = (
-                f"Invalid Resource target type. Found {target_type}, but expected one of"
-                f" ({', '.join(sorted(allowed))})"
-            )
-            run.add(_issue("error", "structure", msg, f"{item.path}"))
+        msg = (
+            f"Invalid Resource target type. Found {target_type}, but expected one of"
+            f" ({', '.join(sorted(allowed))})"
+        )
+        run.add(_issue("error", "structure", msg, item.path))
 
     def conforms(self, value: Any, url: str, scope: Scope) -> bool:
         """Does a value conform to a profile? (for `profile` discriminators)"""
@@ -419,92 +520,116 @@ class Validator:
             return False
         trial = Run()
         if isinstance(value, dict) and "resourceType" in value:
-            self._resource(value, value["resourceType"], trial, scope.root, (url,))
+            inner = Scope(value, value, True, scope.bundle)
+            self._resource(value, value["resourceType"], trial, inner, (url,))
         else:
-            self._node_children(
-                model.root,
-                value,
-                Item(value, None, "", None),
-                trial,
-                Scope(scope.resource, scope.root, False),
-            )
+            root = self.planner.plan(model.root, url.startswith(CORE) and model.type in url)
+            self._type_root(root, value, Item(value, None, "", None), trial, scope.with_base(False))
         return not any(i.is_error for i in trial.issues)
 
 
 # helpers -----------------------------------------------------------------------------------
 
 
+VALUE_MEMO_LIMIT = 8192
+
+
+def _relative(issue: Issue, path: str) -> Issue:
+    """An issue located relative to `path` (`~.coding[0]`), for reuse at other places."""
+    where = issue.expression
+    if where is not None and (where == path or where.startswith(path + ".")):
+        return dataclasses.replace(issue, expression="~" + where[len(path) :])
+    return issue
+
+
+def _absolute(issue: Issue, path: str) -> Issue:
+    """A remembered issue placed under `path` again."""
+    where = issue.expression
+    if where is not None and where.startswith("~"):
+        return dataclasses.replace(issue, expression=path + where[1:])
+    return issue
+
+
 def _issue(severity: str, code: str, text: str, where: str | None) -> Issue:
     return Issue(severity, code, text, where)
 
 
+_VARIANT = re.compile(r"\.([a-z][A-Za-z]*?)([A-Z][A-Za-z]*)(?=\.|\[|$)")
+
+
+def location_key(expression: str | None) -> str | None:
+    """A location with choice variants spelled one way (`value.ofType(Quantity)` for
+    `valueQuantity`), so that one place written both ways is one place."""
+    if expression is None or "." not in expression:
+        return expression
+    return _VARIANT.sub(_variant, expression)
+
+
+def _variant(match: re.Match[str]) -> str:
+    """`.valueQuantity` -> `.value.ofType(Quantity)` for the choice elements of R4."""
+    base, suffix = match.group(1), match.group(2)
+    if base in CHOICE_NAMES and suffix in CHOICE_SUFFIXES:
+        return f".{base}.ofType({suffix})"
+    return match.group(0)
+
+
+def _new(run: Run, issues: list[Issue]) -> list[Issue]:
+    """The issues not yet recorded (recording them as seen)."""
+    fresh: list[Issue] = []
+    for issue in issues:
+        key = (issue.severity, issue.diagnostics, location_key(issue.expression))
+        if key not in run.seen:
+            run.seen.add(key)
+            fresh.append(issue)
+    return fresh
+
+
 def _cardinality(
-    node: ElementNode, count: int, parent: str, run: Run, slice_name: str | None = None
+    plan: Plan, count: int, parent: str, run: Run, slice_name: str | None = None
 ) -> None:
     """Report too few or too many values of an element (or a slice of it)."""
-    label = f"{node.path}:{slice_name}" if slice_name else node.path
-    if count < node.min:
-        msg = f"{label}: minimum required = {node.min}, but only found {count}"
+    label = f"{plan.node.path}:{slice_name}" if slice_name else plan.node.path
+    if count < plan.min:
+        msg = f"{label}: minimum required = {plan.min}, but only found {count}"
         run.add(_issue("error", "structure", msg, parent))
-    if node.max not in ("*", "") and count > int(node.max):
-        msg = f"{label}: max allowed = {node.max}, but found {count}"
+    if plan.max is not None and count > plan.max:
+        msg = f"{label}: max allowed = {plan.max}, but found {count}"
         run.add(_issue("error", "structure", msg, parent))
 
 
-def _items(node: ElementNode, obj: dict[str, Any], parent: str) -> Iterator[Item]:
-    """The values of `node` in `obj`: every choice variant, or the element's key."""
-    if node.is_choice:
-        base = node.name[:-3]
-        for key in obj:
-            if not key.startswith(base) or key == base:
-                continue
-            suffix = key[len(base) :]
-            if not suffix[:1].isupper():
-                continue
-            type_code = _type_code(suffix, node)
-            yield from _key_items(obj, key, type_code, parent)
-        return
-    yield from _key_items(obj, node.name, None, parent)
-
-
-def _type_code(suffix: str, node: ElementNode) -> str:
+def _type_code(suffix: str, plan: Plan) -> str:
     """`Quantity` -> `Quantity`, `String` -> `string` (primitive type codes are lower case)."""
-    for code in node.types:
+    for code in plan.types:
         if code[:1].upper() + code[1:] == suffix:
             return code
     lowered = suffix[:1].lower() + suffix[1:]
     return lowered if lowered in PRIMITIVE_TYPES else suffix
 
 
-def _key_items(obj: dict[str, Any], key: str, type_code: str | None, parent: str) -> Iterator[Item]:
-    value = obj.get(key)
-    companion = obj.get("_" + key)
-    if value is None and companion is None:
-        return
+def _variant_in(plan: Plan, obj: dict[str, Any]) -> bool:
+    """Whether `obj` holds any variant of a choice element (allowed here or not)."""
+    base = plan.key
+    size = len(base)
+    return any(
+        k.lstrip("_").startswith(base) and k.lstrip("_")[size : size + 1].isupper() for k in obj
+    )
+
+
+def _make_items(
+    value: Any, companion: Any, key: str, type_code: str | None, parent: str
+) -> list[Item]:
+    """Items for one JSON key (one per array entry)."""
     if isinstance(value, list) or isinstance(companion, list):
         values = value if isinstance(value, list) else [None] * len(companion or [])
         extras = companion if isinstance(companion, list) else [None] * len(values)
-        for index, (one, extra) in enumerate(zip(values, extras, strict=False)):
-            yield Item(one, extra, f"{parent}.{key}[{index}]", type_code)
-        return
-    yield Item(value, companion, f"{parent}.{key}", type_code)
+        return [
+            Item(one, extra, f"{parent}.{key}[{index}]", type_code)
+            for index, (one, extra) in enumerate(zip(values, extras, strict=False))
+        ]
+    return [Item(value, companion, f"{parent}.{key}", type_code)]
 
 
-def target_types(node: ElementNode, registry: Registry) -> set[str]:
-    """Resource types a Reference element may point at (from targetProfile)."""
-    allowed: set[str] = set()
-    for type_ref in node.definition.get("type", []):
-        if type_ref.get("code") != "Reference":
-            continue
-        for url in type_ref.get("targetProfile", []):
-            sd = registry.get(url) if isinstance(url, str) else None
-            if sd is not None:
-                allowed.add(str(sd.get("type")))
-            elif isinstance(url, str):
-                allowed.add(url.rsplit("/", 1)[-1])
-    return allowed
-
-
+@functools.lru_cache(maxsize=4096)
 def reference_type(reference: str) -> str | None:
     """The resource type named by a literal reference (`Patient/1`, `http://x/Patient/1`)."""
     if reference.startswith(("#", "urn:")):
@@ -517,11 +642,26 @@ def reference_type(reference: str) -> str | None:
     return None
 
 
+def resolve(reference: str, scope: Scope, run: Run) -> dict[str, Any] | None:
+    """The resource a reference points at: contained in its container, or in the Bundle."""
+    if reference.startswith("#"):
+        for contained in _list(scope.root.get("contained")):
+            if isinstance(contained, dict) and contained.get("id") == reference[1:]:
+                return contained
+        return run.targets.get(reference)
+    return run.targets.get(reference)
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing for any other value."""
+    return value if isinstance(value, list) else []
+
+
 def _targets(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What a reference inside this resource can resolve to: Bundle entries and contained."""
     found: dict[str, dict[str, Any]] = {}
     if resource.get("resourceType") == "Bundle":
-        for entry in resource.get("entry", []) or []:
+        for entry in _list(resource.get("entry")):
             if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
                 continue
             target = entry["resource"]
@@ -529,7 +669,7 @@ def _targets(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 found[entry["fullUrl"]] = target
             if isinstance(target.get("id"), str):
                 found[f"{target.get('resourceType')}/{target['id']}"] = target
-    for contained in resource.get("contained", []) or []:
+    for contained in _list(resource.get("contained")):
         if isinstance(contained, dict) and isinstance(contained.get("id"), str):
             found["#" + contained["id"]] = contained
     return found

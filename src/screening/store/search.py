@@ -45,8 +45,17 @@ snapshot_t = cast(Table, SearchSnapshot.__table__)
 MAX_SNAPSHOT = 100_000
 # Which criterion usually narrows a search most (lower first): ids and references pick a
 # few rows; tokens (codes, statuses) can match much of a type.
-SELECTIVITY = {"_id": 0, "reference": 1, "uri": 2, "string": 3, "date": 4, "quantity": 5,
-               "number": 5, "token": 6, "_lastUpdated": 7}
+SELECTIVITY = {
+    "_id": 0,
+    "reference": 1,
+    "uri": 2,
+    "string": 3,
+    "date": 4,
+    "quantity": 5,
+    "number": 5,
+    "token": 6,
+    "_lastUpdated": 7,
+}
 TOP = "\U0010ffff"
 
 
@@ -149,8 +158,7 @@ class SearchRunner:
             stmt = stmt.where(self._criterion(query.res_type, criterion, drive=index == 0))
         return stmt
 
-    def _criterion(self, res_type: str, c: Criterion, drive: bool = True
-                   ) -> ColumnElement[bool]:
+    def _criterion(self, res_type: str, c: Criterion, drive: bool = True) -> ColumnElement[bool]:
         if c.type == "_id":
             by_id = resource_t.c.fhir_id.in_(c.values)
             return not_(by_id) if c.modifier == "not" else by_id
@@ -162,6 +170,7 @@ class SearchRunner:
             present = resource_t.c.rid.in_(rows)
             return not_(present) if c.values == ("true",) else present
         clause: ColumnElement[bool] = or_(*(self._value_clause(table, c, v) for v in c.values))
+        matching: ColumnElement[bool]
         if drive or c.modifier == "not":
             matching = resource_t.c.rid.in_(rows.where(clause))
         else:
