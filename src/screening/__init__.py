@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from screening.config import Config
 from screening.paths import data_dir
 
+if TYPE_CHECKING:  # Flask is imported when an app is built, not by the command line tools
+    from flask import Flask
+
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, shared state, blueprints. No queries, no migrations."""
+    from flask import Flask
+
     config = config or Config.from_env()
     app = Flask(__name__, template_folder=str(data_dir("templates")))
     app.config.update(

@@ -17,8 +17,17 @@ from typing import Any
 Resource = dict[str, Any]
 
 CONFORMANCE_TYPES = frozenset(
-    {"StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "Questionnaire"}
+    {
+        "StructureDefinition",
+        "ValueSet",
+        "CodeSystem",
+        "SearchParameter",
+        "Questionnaire",
+        "ImplementationGuide",
+    }
 )
+CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
+ABSTRACT_RESOURCES = frozenset({"Resource", "DomainResource"})
 
 
 @dataclass
@@ -28,6 +37,7 @@ class _Entry:
     resource_type: str
     raw: bytes | None
     parsed: Resource | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # the package index's summary
 
     def load(self) -> Resource:
         if self.parsed is None:
@@ -57,7 +67,7 @@ def read_package(path: Path) -> Package:
         for info in json.loads(index_raw)["files"]:
             raw = files.get(info["filename"])
             if raw is not None:
-                package.entries.append((info, _Entry(info["resourceType"], raw)))
+                package.entries.append((info, _Entry(info["resourceType"], raw, info=info)))
         return package
     for name, raw in sorted(files.items()):
         if not name.endswith(".json") or name.endswith(".schema.json"):
@@ -135,19 +145,35 @@ class Registry:
         for entry in list(self._by_type.get(resource_type, [])):
             yield entry.load()
 
+    def structure_definitions(self, kind: str) -> Iterator[Resource]:
+        """The StructureDefinitions of one kind (primitive-type, resource, ...); the package
+        index decides which to parse, so the others stay unparsed."""
+        for entry in list(self._by_type.get("StructureDefinition", [])):
+            summary = entry.parsed if entry.parsed is not None else entry.info
+            if not summary or summary.get("kind") == kind:
+                resource = entry.load()
+                if resource.get("kind") == kind:
+                    yield resource
+
     def structure_definition(self, type_name: str) -> Resource | None:
         """The core StructureDefinition of a type or resource name."""
         return self.get(f"http://hl7.org/fhir/StructureDefinition/{type_name}")
 
     def resource_types(self) -> list[str]:
-        """Names of the concrete resource types the loaded definitions describe."""
-        names = {
-            sd["type"]
-            for sd in self.all_of("StructureDefinition")
-            if sd.get("kind") == "resource"
-            and sd.get("derivation") == "specialization"
-            and not sd.get("abstract", False)
-        }
+        """Names of the concrete resource types the loaded definitions describe (from the
+        package index where it says enough, so no definition is parsed for this)."""
+        names = set()
+        for entry in list(self._by_type.get("StructureDefinition", [])):
+            info = entry.info if entry.parsed is None else entry.parsed
+            if info.get("kind") != "resource" or info.get("url") != CORE_SD + str(info.get("type")):
+                continue
+            if entry.parsed is not None and (
+                entry.parsed.get("derivation") != "specialization"
+                or entry.parsed.get("abstract", False)
+            ):
+                continue
+            if info.get("type") not in ABSTRACT_RESOURCES:
+                names.add(str(info["type"]))
         return sorted(names)
 
     def search_parameters(self, resource_type: str) -> list[Resource]:

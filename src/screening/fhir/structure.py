@@ -269,8 +269,8 @@ class StructureModels:
         self._models: dict[str, StructureModel | None] = {}
         self._rules: dict[str, PrimitiveRule] = {}
         self.resource_types = frozenset(registry.resource_types())
-        for sd in registry.all_of("StructureDefinition"):
-            if sd.get("kind") == "primitive-type" and sd.get("derivation") == "specialization":
+        for sd in registry.structure_definitions("primitive-type"):
+            if sd.get("derivation") == "specialization":
                 self._rules[sd["type"]] = primitive_rule(sd)
 
     def model(self, type_name: str) -> StructureModel | None:

@@ -47,10 +47,8 @@ def global_profiles(registry: Registry) -> dict[str, tuple[str, ...]]:
 
 
 def _guides(registry: Registry) -> list[dict[str, Any]]:
-    """Every loaded ImplementationGuide (the Registry indexes them by canonical URL only)."""
-    entries = getattr(registry, "_by_url", {})
-    unique = {id(e): e for e in list(entries.values()) if e.resource_type == "ImplementationGuide"}
-    return [e.load() for e in unique.values()]
+    """Every loaded ImplementationGuide."""
+    return list(registry.all_of("ImplementationGuide"))
 
 
 # value rules --------------------------------------------------------------------------------
