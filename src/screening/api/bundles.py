@@ -22,7 +22,6 @@ from screening.fhir.outcome import (
     FhirError,
     PayloadTooLarge,
     PreconditionFailed,
-    operation_outcome,
 )
 from screening.store.clock import to_instant, utcnow
 from screening.store.resources import new_id
@@ -267,6 +266,3 @@ def _response_entry(response: FhirResponse) -> dict[str, Any]:
     elif response.body is not None:
         result["outcome"] = response.body
     return entry
-
-
-__all__ = ["BundleProcessor", "operation_outcome"]

@@ -317,11 +317,11 @@ class Interactions:
                 if query.issues
                 else f"The {what} criteria are empty"
             )
-        query.count = 2
-        page = self.search_runner.first_page(query, "")
-        if page.total > 1:
-            raise PreconditionFailed(f"The {what} criteria match {page.total} resources")
-        return page.matches
+        found = self.search_runner.matches(query, limit=2)
+        if len(found) > 1:
+            total = self.search_runner.count(query)
+            raise PreconditionFailed(f"The {what} criteria match {total} resources")
+        return found
 
     def checked_body(self, body: Any, res_type: str) -> dict[str, Any]:
         """The request body as a resource of `res_type`, structurally valid, or an error."""

@@ -22,6 +22,7 @@ from fhirpathpy import compile as fhirpath_compile
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as fhirpath_models
 
+from screening.fhir.datatypes import choice_type
 from screening.fhir.datetimes import MAX_DATETIME, MIN_DATETIME, parse_fhir_date_range
 from screening.fhir.packages import Registry, Resource
 from screening.fhir.searchvalues import (
@@ -41,29 +42,6 @@ STORE_COLUMNS = frozenset({"_id", "_lastUpdated"})  # the store keeps these in c
 Converter = Callable[[Any], list[IndexValue]]
 Predicate = Callable[[Any], bool]
 
-_PRIMITIVES = frozenset(
-    {
-        "base64Binary",
-        "boolean",
-        "canonical",
-        "code",
-        "date",
-        "dateTime",
-        "decimal",
-        "id",
-        "instant",
-        "integer",
-        "markdown",
-        "oid",
-        "positiveInt",
-        "string",
-        "time",
-        "unsignedInt",
-        "uri",
-        "url",
-        "uuid",
-    }
-)
 _URI_TYPES = frozenset({"uri", "url", "canonical", "oid", "uuid"})
 _TEXT_TYPES = _URI_TYPES | {"string", "markdown", "code", "id"}
 _QUANTITY_TYPES = frozenset(
@@ -384,7 +362,7 @@ class _Converters:
                 return []
             for key, inner in value.items():
                 if key.startswith("value") and len(key) > 5:
-                    inner_converter = self.converter(param_type, _choice_type(key[5:]))
+                    inner_converter = self.converter(param_type, choice_type(key[5:]))
                     return inner_converter(inner) if inner_converter is not None else []
             return []
 
@@ -426,12 +404,6 @@ class _Converters:
 def _is_id(value: Any) -> bool:
     """Whether `value` is a valid FHIR id."""
     return type(value) is str and re.fullmatch(_ID, value) is not None
-
-
-def _choice_type(suffix: str) -> str:
-    """The FHIR type named by the suffix of a choice key (`DateTime` -> `dateTime`)."""
-    lowered = suffix[:1].lower() + suffix[1:]
-    return lowered if lowered in _PRIMITIVES else suffix
 
 
 def _reference_type(value: Any) -> str | None:

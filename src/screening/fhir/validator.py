@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from screening.fhir.datatypes import PRIMITIVE_TYPES, choice_type
 from screening.fhir.fhirpath import InvariantRunner
 from screening.fhir.outcome import Issue
 from screening.fhir.packages import Registry
@@ -36,7 +37,7 @@ from screening.fhir.validation_values import (
 )
 from screening.fhir.validator_fhirpath import CHOICE_NAMES, CHOICE_SUFFIXES
 from screening.fhir.validator_invariants import InvariantEngine, Where
-from screening.fhir.validator_plan import CORE, PRIMITIVE_TYPES, Plan, Planner, target_types
+from screening.fhir.validator_plan import CORE, Plan, Planner, target_types
 from screening.fhir.validator_special import (
     check_special,
     extension_allowed_unknown,
@@ -602,8 +603,7 @@ def _type_code(suffix: str, plan: Plan) -> str:
     for code in plan.types:
         if code[:1].upper() + code[1:] == suffix:
             return code
-    lowered = suffix[:1].lower() + suffix[1:]
-    return lowered if lowered in PRIMITIVE_TYPES else suffix
+    return choice_type(suffix)
 
 
 def _variant_in(plan: Plan, obj: dict[str, Any]) -> bool:

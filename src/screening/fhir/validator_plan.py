@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from screening.fhir.datatypes import PRIMITIVE_TYPES
 from screening.fhir.structure import ElementNode
 from screening.fhir.validation_values import BINDING_SEVERITY
 from screening.fhir.validator_invariants import Invariant
@@ -22,30 +23,6 @@ if TYPE_CHECKING:
     from screening.fhir.validator import Validator
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
-PRIMITIVE_TYPES = frozenset(
-    {
-        "base64Binary",
-        "boolean",
-        "canonical",
-        "code",
-        "date",
-        "dateTime",
-        "decimal",
-        "id",
-        "instant",
-        "integer",
-        "markdown",
-        "oid",
-        "positiveInt",
-        "string",
-        "time",
-        "unsignedInt",
-        "uri",
-        "url",
-        "uuid",
-        "xhtml",
-    }
-)
 SPECIAL_TYPES = frozenset({"Attachment", "xhtml"})  # natively checked value rules (base pass)
 BOUND_KEYS = ("maxLength", "minValue", "maxValue")
 

@@ -88,6 +88,11 @@ class SearchRunner:
         stmt = select(func.count()).select_from(self._matching(query).subquery())
         return int(self.session.execute(stmt).scalar_one())
 
+    def matches(self, query: SearchQuery, limit: int) -> list[Stored]:
+        """At most `limit` matches, with no paging snapshot (for conditional interactions)."""
+        stmt = self._matching(query).order_by(resource_t.c.rid).limit(limit)
+        return self.store.by_rids(list(self.session.execute(stmt).scalars()))
+
     def first_page(self, query: SearchQuery, query_string: str) -> SearchPage:
         """Run the search; keep its ordered result for the paging links if it has more pages."""
         stmt = self._matching(query).order_by(*self._order(query)).limit(MAX_SNAPSHOT)
