@@ -1,4 +1,4 @@
-"""The `screening` command: serve, db upgrade/downgrade."""
+"""The `screening` command: serve, db, validate, ig."""
 
 from __future__ import annotations
 
@@ -57,7 +57,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate)
+
+    ig = commands.add_parser("ig", help="the implementation guide's published files")
+    ig_commands = ig.add_subparsers(title="ig commands")
+    snapshots = ig_commands.add_parser(
+        "snapshots", help="write the IG's StructureDefinitions with generated snapshots"
+    )
+    snapshots.add_argument("--out", metavar="DIR", help="folder (default fhir_profiles/snapshots)")
+    snapshots.add_argument(
+        "--check", action="store_true", help="only report files that are out of date (exit 1)"
+    )
+    snapshots.set_defaults(handler=_ig_snapshots)
     return parser
+
+
+def _ig_snapshots(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from screening.fhir.ig_snapshots import snapshot_folder, stale_files, write_snapshots
+    from screening.fhir.packages import default_registry
+
+    folder = Path(args.out) if args.out else snapshot_folder()
+    if args.check:
+        stale = stale_files(default_registry(), folder)
+        for name in stale:
+            print(f"out of date: {folder / name}")
+        return 1 if stale else 0
+    changed = write_snapshots(default_registry(), folder)
+    print(f"{len(changed)} snapshot file(s) written to {folder}.")
+    return 0
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -485,7 +485,7 @@ def test_package_manifest() -> None:
 
 
 def test_ig_folder_holds_only_the_expected_files() -> None:
-    allowed = {"package.json", "README.md", "examples", "packages"}
+    allowed = {"package.json", "README.md", "examples", "packages", "snapshots"}
     for path in IG_DIR.iterdir():
         assert path.name in allowed or path in ig_files(), path.name
     assert ig_files() and example_files()
