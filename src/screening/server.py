@@ -22,6 +22,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         app: Flask = self.factory()
+        from screening.fhir.validation import warm_up
+
+        warm_up(app.extensions["screening"].fhir.validator)
         return app
 
 
