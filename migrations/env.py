@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
+import screening.auth.models  # noqa: F401  (registers the account tables)
 import screening.store.models  # noqa: F401  (registers the store tables)
 from screening.db import Base, make_engine
 

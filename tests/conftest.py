@@ -7,6 +7,7 @@ tables (they are cleared after each test), through the real HTTP stack of the ap
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy import text
 
 from pgcluster import PgCluster
 from screening import create_app
+from screening.auth.service import create_client
+from screening.boundary import unit_of_work
 from screening.config import Config
 from screening.migrate import upgrade
 from screening.store.seed import ig_resources, seed_database
@@ -58,11 +61,22 @@ def app(database_url: str) -> Iterator[Flask]:
     state.engine.dispose()
 
 
+def api_token(app: Flask, scopes: str = "system/*.*", **kw: Any) -> str:
+    """The bearer token of a new API client of the app (name unique per call)."""
+    state = app.extensions["screening"]
+    with unit_of_work(state, write=True) as session:
+        name = kw.pop("name", None) or f"client-{uuid.uuid4().hex[:12]}"
+        _, token = create_client(session, name, scopes, frozenset(state.fhir.resource_types), **kw)
+    return token
+
+
 def _clear(engine: Any) -> None:
     """Remove what a test wrote: every resource but the seeded IG ones (their versions and
     index rows go with them by cascade), and every search snapshot."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM search_snapshot"))
+        for table in ("access_grant", "web_session", "login_failure", "user_account", "api_client"):
+            conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DELETE FROM resource WHERE rid > :seeded"), {"seeded": SEEDED_ROWS})
         conn.execute(
             text("DELETE FROM resource_version WHERE rid > :seeded"), {"seeded": SEEDED_ROWS}
@@ -71,7 +85,11 @@ def _clear(engine: Any) -> None:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """A test client that sends the bearer token of an API client with every scope (but
+    AuditEvent's, which `*` leaves out)."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_token(app)}"
+    return test_client
 
 
 class Fhir:

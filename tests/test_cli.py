@@ -34,6 +34,12 @@ def test_db_upgrade_then_serve(tmp_path: Path) -> None:
     done = _screening("db", "upgrade", env=env)
     assert done.returncode == 0, done.stderr
     assert "head" in done.stdout
+    made = _screening(
+        "client", "create", "--name", "ward", "--scope", "system/Patient.cruds", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("scr_") and "shown only now" in made.stderr
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -58,12 +64,43 @@ def test_db_upgrade_then_serve(tmp_path: Path) -> None:
         created = httpx.post(
             f"http://127.0.0.1:{port}/fhir/Patient",
             json={"resourceType": "Patient"},
-            headers={"Content-Type": "application/fhir+json"},
+            headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"},
         )
         assert created.status_code == 201
+        refused = httpx.post(
+            f"http://127.0.0.1:{port}/fhir/Patient",
+            json={"resourceType": "Patient"},
+            headers={"Content-Type": "application/fhir+json"},
+        )
+        assert refused.status_code == 401 and "Bearer" in refused.headers["WWW-Authenticate"]
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_user_and_client_commands(tmp_path: Path) -> None:
+    env = {**os.environ, "SCREENING_DATABASE_URL": f"sqlite:///{tmp_path}/users.db"}
+    assert _screening("db", "upgrade", env=env).returncode == 0
+    made = subprocess.run(
+        [sys.executable, "-m", "screening.cli", "user", "create", "--username", "Zahra",
+         "--role", "centre-staff", "--organization", "herat-centre", "--password-stdin"],
+        input="a long enough secret\n", env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    listed = _screening("user", "list", env=env).stdout
+    assert "zahra\tcentre-staff centre=herat-centre\tactive" in listed
+    no_centre = subprocess.run(
+        [sys.executable, "-m", "screening.cli", "user", "create", "--username", "amir",
+         "--role", "centre-staff", "--password-stdin"],
+        input="a long enough secret\n", env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert no_centre.returncode == 2 and "--organization" in no_centre.stderr
+    bad_scope = _screening("client", "create", "--name", "x", "--scope", "patient/*.read", env=env)
+    assert bad_scope.returncode == 2 and "system scope" in bad_scope.stderr
+    assert _screening("client", "create", "--name", "lab", "--scope", "system/*.read", env=env)
+    assert "lab\tsystem/*.rs\tactive" in _screening("client", "list", env=env).stdout
+    assert _screening("client", "revoke", "lab", env=env).returncode == 0
+    assert "lab\tsystem/*.rs\trevoked" in _screening("client", "list", env=env).stdout
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -1,12 +1,17 @@
-"""The `screening` command: serve, db, validate, ig."""
+"""The `screening` command: serve, db, user, client, validate, ig."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from screening.config import Config
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +63,44 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate)
 
+    user = commands.add_parser("user", help="clinician and staff accounts")
+    user_commands = user.add_subparsers(title="user commands")
+    user_create = user_commands.add_parser("create", help="create an account")
+    user_create.add_argument("--username", required=True)
+    user_create.add_argument(
+        "--role",
+        required=True,
+        help="screener, clinician, centre-staff, administrator or auditor",
+    )
+    user_create.add_argument("--organization", metavar="ORG_ID", help="centre staff: the centre")
+    user_create.add_argument("--full-name", default="")
+    user_create.add_argument("--language", default="en", choices=["fa", "en"])
+    user_create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_create.set_defaults(handler=_user_create)
+    user_list = user_commands.add_parser("list", help="list the accounts")
+    user_list.set_defaults(handler=_user_list)
+
+    client = commands.add_parser("client", help="API clients (other systems)")
+    client_commands = client.add_subparsers(title="client commands")
+    client_create = client_commands.add_parser(
+        "create", help="create a client and print its bearer token once"
+    )
+    client_create.add_argument("--name", required=True)
+    client_create.add_argument(
+        "--scope", required=True, help='e.g. "system/Patient.read system/Observation.write"'
+    )
+    client_create.add_argument(
+        "--organization", metavar="ORG_ID", help="a centre's own system: sees what it is sent"
+    )
+    client_create.set_defaults(handler=_client_create)
+    client_list = client_commands.add_parser("list", help="list the clients")
+    client_list.set_defaults(handler=_client_list)
+    client_revoke = client_commands.add_parser("revoke", help="revoke a client's token")
+    client_revoke.add_argument("name")
+    client_revoke.set_defaults(handler=_client_revoke)
+
     ig = commands.add_parser("ig", help="the implementation guide's published files")
     ig_commands = ig.add_subparsers(title="ig commands")
     snapshots = ig_commands.add_parser(
@@ -69,6 +112,106 @@ def _parser() -> argparse.ArgumentParser:
     )
     snapshots.set_defaults(handler=_ig_snapshots)
     return parser
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from screening.auth.service import AccountError, create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The passwords differ.", file=sys.stderr)
+            return 2
+    try:
+        with _accounts_session() as session:
+            user = create_user(
+                session,
+                args.username,
+                args.role,
+                password,
+                organization=args.organization,
+                full_name=args.full_name,
+                language=args.language,
+            )
+            print(f"User {user.username} ({user.role}) created.")
+    except AccountError as error:
+        print(f"screening user create: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    from screening.auth.service import list_users
+
+    with _accounts_session() as session:
+        for user in list_users(session):
+            state = "active" if user.active else "disabled"
+            centre = f" centre={user.organization_id}" if user.organization_id else ""
+            print(f"{user.username}\t{user.role}{centre}\t{state}")
+    return 0
+
+
+def _client_create(args: argparse.Namespace) -> int:
+    from screening.auth.service import AccountError, create_client
+    from screening.fhir.packages import default_registry
+
+    types = frozenset(default_registry().resource_types())
+    try:
+        with _accounts_session() as session:
+            client, token = create_client(session, args.name, args.scope, types, args.organization)
+            print(f"Client {client.name} created with scopes: {client.scopes}", file=sys.stderr)
+            print("Its bearer token (shown only now; keep it secret):", file=sys.stderr)
+            print(token)
+    except AccountError as error:
+        print(f"screening client create: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _client_list(args: argparse.Namespace) -> int:
+    from screening.auth.service import list_clients
+
+    with _accounts_session() as session:
+        for client in list_clients(session):
+            state = "active" if client.active else "revoked"
+            centre = f" centre={client.organization_id}" if client.organization_id else ""
+            print(f"{client.name}\t{client.scopes}{centre}\t{state}")
+    return 0
+
+
+def _client_revoke(args: argparse.Namespace) -> int:
+    from screening.auth.service import list_clients, set_client_active
+
+    with _accounts_session() as session:
+        found = [c for c in list_clients(session) if c.name == args.name]
+        if not found:
+            print(f"screening client revoke: no client named '{args.name}'", file=sys.stderr)
+            return 2
+        set_client_active(session, found[0].id, False)
+        print(f"Client {args.name} revoked.")
+    return 0
+
+
+@contextmanager
+def _accounts_session() -> Iterator[Session]:
+    """A write session on the configured database, committed when the block succeeds."""
+    from screening.db import make_engine, make_session_factory, writer_session
+
+    engine = make_engine(Config.from_env().database_url)
+    session = writer_session(make_session_factory(engine))
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        engine.dispose()
 
 
 def _ig_snapshots(args: argparse.Namespace) -> int:

@@ -12,8 +12,16 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from conftest import api_token
+
 CLIENTS = 8
 UPDATES = 10
+
+
+@pytest.fixture
+def auth(app: Flask) -> dict[str, str]:
+    """The Authorization header of an API client with every scope."""
+    return {"Authorization": f"Bearer {api_token(app)}"}
 
 
 @pytest.fixture
@@ -39,8 +47,8 @@ def _history_markers(http: httpx.Client) -> list[str]:
     return [e["resource"]["name"][0]["family"] for e in history["entry"]]
 
 
-def test_blind_updates_all_land_as_versions(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=60) as http:
+def test_blind_updates_all_land_as_versions(server: str, auth: dict[str, str]) -> None:
+    with httpx.Client(base_url=server, timeout=60, headers=auth) as http:
         assert _put(http, "start", None) == 201
 
         def client(n: int) -> list[int]:
@@ -56,8 +64,8 @@ def test_blind_updates_all_land_as_versions(server: str) -> None:
         assert len(markers) == len(set(markers)) == 1 + landed
 
 
-def test_conditional_updates_land_or_get_412(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=60) as http:
+def test_conditional_updates_land_or_get_412(server: str, auth: dict[str, str]) -> None:
+    with httpx.Client(base_url=server, timeout=60, headers=auth) as http:
         assert _put(http, "start", None) == 201
         outcome: Counter[int] = Counter()
         won: list[str] = []

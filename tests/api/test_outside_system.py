@@ -17,6 +17,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from conftest import api_token
+
 FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 URN = {
     name: f"urn:uuid:0b7c2f0e-0000-4000-8000-00000000000{i}"
@@ -98,8 +100,9 @@ def screening_bundle() -> dict[str, Any]:
     }
 
 
-def test_outside_system_session(base_url: str) -> None:
-    with httpx.Client(base_url=base_url + "/", headers=FHIR, timeout=30) as http:
+def test_outside_system_session(app: Flask, base_url: str) -> None:
+    headers = {**FHIR, "Authorization": f"Bearer {api_token(app)}"}
+    with httpx.Client(base_url=base_url + "/", headers=headers, timeout=30) as http:
         r = http.post("", json=screening_bundle())
         assert r.status_code == 200, r.text
         locations = [e["response"]["location"] for e in r.json()["entry"]]

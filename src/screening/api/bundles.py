@@ -111,10 +111,13 @@ class BundleProcessor:
     # batch ---------------------------------------------------------------------------
 
     def _batch_entry(self, req: FhirRequest) -> FhirResponse:
+        mark = len(self.api.guard.accesses)
         try:
             with self.api.session.begin_nested():
                 return self._run(req)
         except FhirError as error:
+            del self.api.guard.accesses[mark:]  # rolled back: audited as failed instead
+            self.api.guard.failed(req.method, req.segments, error.status, error.diagnostics)
             return FhirResponse(error.status, outcome=error.outcome())
 
     def _run(self, req: FhirRequest) -> FhirResponse:

@@ -39,6 +39,7 @@ def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict
             {
                 "mode": "server",
                 "documentation": _DOCUMENTATION,
+                "security": SECURITY,
                 "resource": [
                     _resource(env, t, profiles.get(t, [])) for t in sorted(env.resource_types)
                 ],
@@ -107,3 +108,19 @@ _DOCUMENTATION = (
     " Every write is validated against R4 and the profiles in meta.profile (422 with the"
     " OperationOutcome when it has errors); $validate takes 'profile' and 'mode'."
 )
+
+SECURITY: dict[str, Any] = {
+    "cors": False,
+    "service": [{"text": "Bearer token of a registered API client, with SMART-style scopes"}],
+    "description": (
+        "Every interaction except /metadata needs 'Authorization: Bearer <token>'. Tokens are"
+        " issued to registered API clients (`screening client create --scope ...`) and carry"
+        " SMART-style system scopes: system/<Type|*>.<read|write|*> or the v2 letters c r u"
+        " d s (system/Observation.rs). `*` covers every type but AuditEvent, which needs"
+        " system/AuditEvent.read and can never be written. A client bound to a"
+        " rehabilitation centre sees only the referrals sent to that centre and what they"
+        " share. Missing or invalid token: 401 with WWW-Authenticate; not allowed: 403; a"
+        " resource out of reach: 404. Every access to patient data is recorded as an"
+        " AuditEvent."
+    ),
+}

@@ -15,6 +15,7 @@ from screening.fhir.datetimes import parse_fhir_date_range
 from screening.fhir.outcome import BadRequest
 from screening.store.clock import to_instant, utcnow
 from screening.store.models import ResourceVersion
+from screening.store.visibility import Visibility
 
 version_t = cast(Table, ResourceVersion.__table__)
 STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
@@ -27,6 +28,8 @@ def history_bundle(
     res_type: str | None,
     fhir_id: str | None,
     max_count: int,
+    visibility: Visibility | None = None,
+    types: list[str] | None = None,
 ) -> dict[str, Any]:
     """A history Bundle; `_before` (set by the paging links) pins the page against new writes."""
     params = dict(req.query)
@@ -38,6 +41,9 @@ def history_bundle(
         stmt = stmt.where(version_t.c.res_type == res_type)
     if fhir_id:
         stmt = stmt.where(version_t.c.fhir_id == fhir_id)
+    if visibility is not None:
+        known = [res_type] if res_type else (types or [])
+        stmt = stmt.where(visibility.clause(version_t.c.res_type, version_t.c.fhir_id, known))
     if "_since" in params:
         stmt = stmt.where(version_t.c.last_updated >= _instant(params["_since"], "_since")[0])
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()

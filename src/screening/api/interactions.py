@@ -11,11 +11,14 @@ import jsonpatch
 from sqlalchemy.orm import Session
 
 from screening.api.environment import FhirEnvironment
+from screening.api.guard import Guard
 from screening.api.history import history_bundle
 from screening.api.messages import FhirRequest, FhirResponse
+from screening.auth.roles import NOT_PATIENT_DATA
 from screening.fhir.outcome import (
     BadRequest,
     FhirError,
+    Forbidden,
     Issue,
     MethodNotAllowed,
     NotFound,
@@ -38,13 +41,18 @@ SUBSETTED = {
 class Interactions:
     """Carries out one FhirRequest against the store. It flushes; the caller commits."""
 
-    def __init__(self, env: FhirEnvironment, session: Session, base_url: str) -> None:
+    def __init__(self, env: FhirEnvironment, session: Session, base_url: str, guard: Guard) -> None:
         self.env = env
         self.session = session
         self.base_url = base_url.rstrip("/")
+        self.guard = guard
         self.store = ResourceStore(session, env.indexer)
         self.search_runner = SearchRunner(
-            session, self.store, self.base_url, env.config.search_cache_minutes
+            session,
+            self.store,
+            self.base_url,
+            env.config.search_cache_minutes,
+            guard.visibility,
         )
 
     # routing -------------------------------------------------------------------------
@@ -119,18 +127,45 @@ class Interactions:
     # reads ---------------------------------------------------------------------------
 
     def read(self, res_type: str, fhir_id: str) -> FhirResponse:
-        return self._resource_response(200, self.store.read(res_type, fhir_id))
+        self.guard.require("r", res_type)
+        self.guard.hide(res_type, fhir_id)
+        stored = self.store.read(res_type, fhir_id)
+        self.guard.saw("read", [stored])
+        return self._resource_response(200, stored)
 
     def vread(self, res_type: str, fhir_id: str, version: str) -> FhirResponse:
+        self.guard.require("r", res_type)
+        self.guard.hide(res_type, fhir_id)
         if not version.isdigit():
             raise NotFound(f"'{version[:40]}' is not a version id of {res_type}/{fhir_id}")
-        return self._resource_response(200, self.store.vread(res_type, fhir_id, int(version)))
+        stored = self.store.vread(res_type, fhir_id, int(version))
+        self.guard.saw("vread", [stored], versioned=True)
+        return self._resource_response(200, stored)
 
     def history(self, req: FhirRequest, res_type: str | None, fhir_id: str | None) -> FhirResponse:
-        if res_type and fhir_id and self.store.current(res_type, fhir_id) is None:
-            raise NotFound(f"{res_type}/{fhir_id} is not known")
+        if res_type:
+            self.guard.require("r", res_type)
+        if res_type and fhir_id:
+            self.guard.hide(res_type, fhir_id)
+            if self.store.current(res_type, fhir_id) is None:
+                raise NotFound(f"{res_type}/{fhir_id} is not known")
         body = history_bundle(
-            self.session, self.base_url, req, res_type, fhir_id, self.env.config.max_page_size
+            self.session,
+            self.base_url,
+            req,
+            res_type,
+            fhir_id,
+            self.env.config.max_page_size,
+            self.guard.visibility,
+            sorted(self.env.resource_types),
+        )
+        level = "instance" if fhir_id else "type" if res_type else "system"
+        entries = [e for e in body.get("entry", []) if "resource" in e]
+        self.guard.saw(
+            f"history-{level}",
+            [_stored_of(e["resource"]) for e in entries],
+            query=req.query_string or None,
+            versioned=True,
         )
         return FhirResponse(200, body)
 
@@ -144,6 +179,7 @@ class Interactions:
         return parser.parse(res_type, pairs)
 
     def search(self, req: FhirRequest, res_type: str) -> FhirResponse:
+        self.guard.require("s", res_type)
         pairs = list(req.query)
         if req.method == "POST":
             pairs += req.payload()  # form-encoded parameters of POST _search
@@ -158,7 +194,7 @@ class Interactions:
                 200, self._searchset(query, query_string, None, self.search_runner.count(query))
             )
         page = self.search_runner.first_page(query, query_string)
-        return FhirResponse(200, self._searchset(query, query_string, page, page.total))
+        return FhirResponse(200, self._audited_searchset(query, query_string, page))
 
     def _later_page(
         self, res_type: str, snapshot: str, pairs: list[tuple[str, str]]
@@ -172,7 +208,16 @@ class Interactions:
         if not offset_text.isdigit():
             raise BadRequest("_getpagesoffset must be a whole number")
         page = self.search_runner.later_page(query, snapshot, int(offset_text))
-        return FhirResponse(200, self._searchset(query, stored, page, page.total))
+        page.matches = self.guard.filter(page.matches)
+        return FhirResponse(200, self._audited_searchset(query, stored, page))
+
+    def _audited_searchset(
+        self, query: SearchQuery, query_string: str, page: SearchPage
+    ) -> dict[str, Any]:
+        """The searchset of a page; the page's resources recorded as seen."""
+        if query.res_type not in NOT_PATIENT_DATA:
+            self.guard.saw("search-type", [*page.matches, *page.included], query=query_string)
+        return self._searchset(query, query_string, page, page.total)
 
     @staticmethod
     def _strict(req: FhirRequest, query: SearchQuery) -> None:
@@ -238,15 +283,33 @@ class Interactions:
     # writes --------------------------------------------------------------------------
 
     def create(self, req: FhirRequest, res_type: str, fhir_id: str | None = None) -> FhirResponse:
+        self.guard.require("c", res_type)
         resource = self.checked_body(req.payload(), res_type)
         if req.if_none_exist:
             existing = self.conditional_matches(res_type, req.if_none_exist, "If-None-Exist")
             if existing:
+                self.guard.saw("read", existing[:1])
                 return self._resource_response(200, existing[0], req.prefer_return)
         stored = self.store.create(resource, fhir_id)
+        self._written("create", stored)
         return self._resource_response(201, stored, req.prefer_return, location=True)
 
+    def _written(self, interaction: str, stored: Stored) -> None:
+        """Record a write; refuse one that leaves the resource out of the writer's reach
+        (centre staff cannot hand a Task to another centre or create unshared records)."""
+        if not self.guard.visible(stored.res_type, stored.fhir_id):
+            raise Forbidden(
+                f"{self.guard.principal.label} may not write a {stored.res_type} that is not"
+                " shared with its centre"
+            )
+        self.guard.saw(interaction, [stored], versioned=True)
+
     def update(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
+        self.guard.require("u", res_type)
+        if self.store.current(res_type, fhir_id) is None:
+            self.guard.require("c", res_type)
+        else:
+            self.guard.hide(res_type, fhir_id)
         resource = self.checked_body(req.payload(), res_type)
         if resource.get("id") != fhir_id:
             raise BadRequest(
@@ -255,11 +318,13 @@ class Interactions:
                 expression=f"{res_type}.id",
             )
         stored, created = self.store.update(resource, fhir_id, _etag_version(req.if_match))
+        self._written("create" if created else "update", stored)
         return self._resource_response(
             201 if created else 200, stored, req.prefer_return, location=created
         )
 
     def conditional_update(self, req: FhirRequest, res_type: str) -> FhirResponse:
+        self.guard.require("u", res_type)
         matches = self.conditional_matches(res_type, urlencode(req.query), "conditional update")
         given = req.payload()
         body = given if isinstance(given, dict) else {}
@@ -279,6 +344,8 @@ class Interactions:
         operations = req.payload()
         if not isinstance(operations, list):
             raise BadRequest("A JSON Patch body must be a JSON array of operations")
+        self.guard.require("u", res_type)
+        self.guard.hide(res_type, fhir_id)
         current = self.store.read(res_type, fhir_id)
         try:
             patched = jsonpatch.apply_patch(current.content, operations)
@@ -294,16 +361,24 @@ class Interactions:
             raise Unprocessable("A patch must not change resourceType or id")
         resource = self.checked_body(patched, res_type)
         stored, _ = self.store.update(resource, fhir_id, _etag_version(req.if_match), "PATCH")
+        self._written("patch", stored)
         return self._resource_response(200, stored, req.prefer_return)
 
     def delete(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
+        self.guard.require("d", res_type)
+        self.guard.hide(res_type, fhir_id)
+        current = self.store.current(res_type, fhir_id)
         self.store.delete(res_type, fhir_id, _etag_version(req.if_match))
+        if current is not None and not current.deleted:
+            self.guard.saw("delete", [current])
         return FhirResponse(204)
 
     def conditional_delete(self, req: FhirRequest, res_type: str) -> FhirResponse:
+        self.guard.require("d", res_type)
         matches = self.conditional_matches(res_type, urlencode(req.query), "conditional delete")
         for stored in matches:
             self.store.delete(res_type, stored.fhir_id)
+        self.guard.saw("delete", matches)
         return FhirResponse(204)
 
     def conditional_matches(self, res_type: str, criteria: str, what: str) -> list[Stored]:
@@ -345,6 +420,9 @@ class Interactions:
         """`$validate`: 200 with the OperationOutcome, whatever the resource's verdict."""
         if req.method not in ("GET", "POST"):
             raise MethodNotAllowed(f"{req.method} is not supported for $validate")
+        self.guard.require_any("cur" if fhir_id is None else "r", res_type)
+        if fhir_id is not None:
+            self.guard.hide(res_type, fhir_id)
         body = req.payload() if req.method == "POST" else None
         resource, profile, mode = validate_parameters(body, dict(req.query))
         if mode == "delete":
@@ -353,7 +431,9 @@ class Interactions:
             self.store.read(res_type, fhir_id)
             return FhirResponse(200, operation_outcome([]))
         if resource is None and fhir_id is not None:
-            resource = self.store.read(res_type, fhir_id).content
+            stored = self.store.read(res_type, fhir_id)
+            self.guard.saw("operation", [stored], operation="$validate")
+            resource = stored.content
         if not isinstance(resource, dict):
             raise BadRequest("$validate needs a resource: the body, or a Parameters 'resource'")
         issues = []
@@ -445,3 +525,10 @@ def _subset(resource: dict[str, Any], elements: list[str]) -> dict[str, Any]:
 def error_response(error: FhirError) -> FhirResponse:
     """A FhirResponse carrying an error's OperationOutcome."""
     return FhirResponse(error.status, error.outcome())
+
+
+def _stored_of(resource: dict[str, Any]) -> Stored:
+    """A Stored view of a resource taken from a history entry (for the audit)."""
+    meta = resource.get("meta") or {}
+    version = int(meta.get("versionId", "0") or 0)
+    return Stored(0, resource["resourceType"], resource["id"], version, utcnow(), "", resource)

@@ -12,11 +12,22 @@ from werkzeug.http import http_date
 
 from screening.api.bundles import BundleProcessor
 from screening.api.capability import capability_statement
+from screening.api.guard import Guard, failure
 from screening.api.http import parse_request
 from screening.api.interactions import Interactions
 from screening.api.messages import FhirRequest, FhirResponse
-from screening.boundary import app_state, unit_of_work
-from screening.fhir.outcome import FhirError, Issue, MethodNotAllowed, operation_outcome
+from screening.audit.events import Access
+from screening.audit.recorder import record, record_apart
+from screening.auth.principal import Kind, Principal
+from screening.auth.service import bearer_principal
+from screening.boundary import AppState, app_state, unit_of_work
+from screening.fhir.outcome import (
+    FhirError,
+    Issue,
+    MethodNotAllowed,
+    Unauthorized,
+    operation_outcome,
+)
 from screening.store.clock import to_instant, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,10 +55,47 @@ def endpoint(path: str) -> Response:
     """Every other FHIR interaction."""
     state = app_state()
     cfg = state.config
+    principal = authenticate(state)
     req = parse_request(request, path, cfg.max_body_bytes, cfg.max_json_depth)
-    with unit_of_work(state, write=req.method != "GET") as session:
-        response = run(Interactions(state.fhir, session, base_url()), req)
+    write = req.method != "GET"
+    accesses: list[Access] = []
+    try:
+        with unit_of_work(state, write=write) as session:
+            guard = Guard(principal, session)
+            accesses = guard.accesses
+            response = run(Interactions(state.fhir, session, base_url(), guard), req)
+            if write:  # audited in the same transaction as the change
+                record(session, state.fhir.indexer, principal, accesses)
+                accesses = []
+    except FhirError as error:
+        failed = failure(req.method, req.segments, error.status, error.diagnostics)
+        record_apart(state.sessions, state.fhir.indexer, principal, [failed])
+        raise
+    if accesses:  # reads: audited before the response leaves
+        record_apart(state.sessions, state.fhir.indexer, principal, accesses)
     return _http(response)
+
+
+def authenticate(state: AppState) -> Principal:
+    """The API client of the request's bearer token; 401 (audited) without a valid one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    address = request.remote_addr
+    principal = None
+    if scheme.lower() == "bearer" and token.strip():
+        with unit_of_work(state, write=False) as session:
+            principal = bearer_principal(session, token.strip(), address)
+    if principal is None:
+        reason = "a valid bearer token is required" if header else "no bearer token"
+        segments = [s for s in request.path.split("/")[2:] if s]
+        attempt = failure(request.method, segments, 401, reason)
+        anonymous = Principal(Kind.CLIENT, "-", "unauthenticated", address=address)
+        record_apart(state.sessions, state.fhir.indexer, anonymous, [attempt])
+        raise Unauthorized(
+            "Authentication required: send 'Authorization: Bearer <token>' with the token of"
+            " an API client (screening client create)"
+        )
+    return principal
 
 
 def run(api: Interactions, req: FhirRequest) -> FhirResponse:
@@ -76,7 +124,12 @@ def _http(response: FhirResponse) -> Response:
 
 @bp.errorhandler(FhirError)
 def fhir_error(error: FhirError) -> Response:
-    return _http(FhirResponse(error.status, error.outcome()))
+    response = FhirResponse(error.status, error.outcome())
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="fhir"'
+        if "Authorization" in request.headers:
+            response.headers["WWW-Authenticate"] += ', error="invalid_token"'
+    return _http(response)
 
 
 @bp.errorhandler(HTTPException)

@@ -58,6 +58,16 @@ class BadRequest(FhirError):
     status = 400
 
 
+class Unauthorized(FhirError):
+    status = 401
+    code = "login"
+
+
+class Forbidden(FhirError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(FhirError):
     status = 404
     code = "not-found"

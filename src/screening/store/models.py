@@ -161,3 +161,17 @@ def index_table(kind: str) -> Table:
     """The Core Table of one index kind (for fast bulk inserts)."""
     table: Table = getattr(INDEX_TABLES[kind], "__table__")  # noqa: B009
     return table
+
+
+class AccessGrant(Base):
+    """A resource shared with a rehabilitation centre by a referral (ServiceRequest) or its
+    Task; centre staff see patient data only through these rows (see store/sharing.py)."""
+
+    __tablename__ = "access_grant"
+    __table_args__ = (Index(None, "source_type", "source_id"),)
+
+    organization_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    res_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fhir_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -33,6 +33,7 @@ from screening.store.models import (
     ResourceVersion,
     index_table,
 )
+from screening.store.sharing import refresh_grants
 
 resource_t = cast(Table, ResourceRow.__table__)
 version_t = cast(Table, ResourceVersion.__table__)
@@ -229,6 +230,7 @@ class ResourceStore:
                 f"{res_type}/{fhir_id} version {version} was written by someone else meanwhile"
             ) from exc
         self._reindex(rid, res_type, content, fresh=version == 1)
+        refresh_grants(self.session, res_type, fhir_id, content)
         return Stored(rid, res_type, fhir_id, version, now, method, content)
 
     def _reindex(

@@ -39,6 +39,7 @@ from screening.store.query_parse import (
     split_prefix,
 )
 from screening.store.resources import ResourceStore, Stored
+from screening.store.visibility import Visibility
 
 resource_t = cast(Table, ResourceRow.__table__)
 snapshot_t = cast(Table, SearchSnapshot.__table__)
@@ -76,12 +77,18 @@ class SearchRunner:
     """Turns a SearchQuery into SQL; pages come from a stored, ordered snapshot."""
 
     def __init__(
-        self, session: Session, store: ResourceStore, base_url: str, snapshot_minutes: int = 60
+        self,
+        session: Session,
+        store: ResourceStore,
+        base_url: str,
+        snapshot_minutes: int = 60,
+        visibility: Visibility | None = None,
     ) -> None:
         self.session = session
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.snapshot_minutes = snapshot_minutes
+        self.visibility = visibility
 
     def count(self, query: SearchQuery) -> int:
         """How many resources match (for _summary=count)."""
@@ -161,7 +168,15 @@ class SearchRunner:
         ordered = sorted(query.criteria, key=lambda c: SELECTIVITY.get(c.type, 9))
         for index, criterion in enumerate(ordered):
             stmt = stmt.where(self._criterion(query.res_type, criterion, drive=index == 0))
-        return stmt
+        return self._visible(stmt, [query.res_type])
+
+    def _visible(self, stmt: Select[Any], types: list[str]) -> Select[Any]:
+        """Only the rows the principal may see (when the runner has a visibility)."""
+        if self.visibility is None:
+            return stmt
+        return stmt.where(
+            self.visibility.clause(resource_t.c.res_type, resource_t.c.fhir_id, types)
+        )
 
     def _criterion(self, res_type: str, c: Criterion, drive: bool = True) -> ColumnElement[bool]:
         if c.type == "_id":
@@ -285,6 +300,7 @@ class SearchRunner:
             *(and_(resource_t.c.res_type == t, resource_t.c.fhir_id == i) for t, i in sorted(pairs))
         )
         found = select(resource_t.c.rid).where(targets).order_by(resource_t.c.rid)
+        found = self._visible(found, sorted({t for t, _ in pairs}))
         return self.store.by_rids(list(self.session.execute(found).scalars()))
 
     def _revinclude(self, spec: Include, res_type: str, ids: list[str]) -> list[Stored]:
@@ -296,8 +312,9 @@ class SearchRunner:
         )
         if spec.param != "*":
             stmt = stmt.where(r.name == spec.param)
-        rids = sorted(self.session.execute(stmt).scalars())
-        return self.store.by_rids(rids)
+        found = select(resource_t.c.rid).where(resource_t.c.rid.in_(stmt.scalar_subquery()))
+        found = self._visible(found, [spec.source]).order_by(resource_t.c.rid)
+        return self.store.by_rids(list(self.session.execute(found).scalars()))
 
 
 def _instant_clause(column: Any, value: str) -> ColumnElement[bool]:

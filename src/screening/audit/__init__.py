@@ -1,0 +1,1 @@
+"""AuditEvents for every access to patient data, through every door."""

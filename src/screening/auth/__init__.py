@@ -1,0 +1,1 @@
+"""Accounts, roles, API clients with scopes, sessions: who may do what."""
