@@ -19,10 +19,18 @@ from screening.api.messages import FhirRequest, FhirResponse
 from screening.audit.events import Access
 from screening.audit.recorder import record, record_apart
 from screening.auth.principal import Kind, Principal
-from screening.auth.service import bearer_principal
+from screening.auth.service import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    bearer_principal,
+    csrf_ok,
+    session_user,
+    user_principal,
+)
 from screening.boundary import AppState, app_state, unit_of_work
 from screening.fhir.outcome import (
     FhirError,
+    Forbidden,
     Issue,
     MethodNotAllowed,
     Unauthorized,
@@ -85,6 +93,8 @@ def authenticate(state: AppState) -> Principal:
     if scheme.lower() == "bearer" and token.strip():
         with unit_of_work(state, write=False) as session:
             principal = bearer_principal(session, token.strip(), address)
+    elif not header and request.cookies.get(SESSION_COOKIE):
+        principal = _session_principal(state, address)
     if principal is None:
         reason = "a valid bearer token is required" if header else "no bearer token"
         segments = [s for s in request.path.split("/")[2:] if s]
@@ -120,6 +130,21 @@ def _http(response: FhirResponse) -> Response:
         http.headers["Last-Modified"] = http_date(response.last_modified)
     http.headers.update(response.headers)
     return http
+
+
+def _session_principal(state: AppState, address: str | None) -> Principal | None:
+    """The signed-in user of the pages (the same session cookie); a request that changes
+    anything must also carry the session's CSRF token in the X-CSRF-Token header."""
+    with unit_of_work(state, write=True) as session:
+        found = session_user(session, request.cookies[SESSION_COOKIE])
+        if found is None:
+            return None
+        user, row = found
+        if request.method not in ("GET", "HEAD") and not csrf_ok(
+            row, request.headers.get(CSRF_HEADER)
+        ):
+            raise Forbidden(f"A request made with a session cookie needs the {CSRF_HEADER} header")
+        return user_principal(user, address)
 
 
 @bp.errorhandler(FhirError)

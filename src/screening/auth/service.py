@@ -26,6 +26,8 @@ FAILURE_WINDOW = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=8)
 SESSION_MAX = timedelta(hours=12)
 LANGUAGES = ("fa", "en")
+SESSION_COOKIE = "screening_session"  # HttpOnly, Secure, SameSite=Lax; see screening.web
+CSRF_HEADER = "X-CSRF-Token"  # unsafe /fhir requests made with a session cookie carry it
 
 
 class AccountError(ValueError):
