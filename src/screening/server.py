@@ -36,6 +36,8 @@ def serve(factory: Any, host: str, port: int, workers: int, threads: int) -> Non
         "threads": threads,
         "worker_class": "gthread",
         "accesslog": "-",
+        # The path without its query string: searches carry names and identifiers.
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "timeout": 60,
     }
     _Gunicorn(factory, options).run()
