@@ -1,0 +1,1 @@
+"""Mobility screening: Questionnaire forms, scores and flags, extraction into resources."""
