@@ -93,6 +93,7 @@ class Run:
     issues: list[Issue] = field(default_factory=list)
     seen: set[tuple[str, str, str | None]] = field(default_factory=set)
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conformance: dict[tuple[int, str], bool] = field(default_factory=dict)
 
     def add(self, issue: Issue | None) -> None:
         """Record an issue once (several profiles may find the same one)."""
@@ -305,6 +306,8 @@ class Validator:
             run.issues.extend(_new(run, found))
         if plan.targets is not None and type_code == "Reference" and isinstance(value, dict):
             self._reference(plan.targets, item, run, scope)
+        if plan.target_profiles and type_code == "Reference" and isinstance(value, dict):
+            self._reference_profiles(plan.target_profiles, item, run, scope)
         if plan.coding and type_code == "Coding":
             run.issues.extend(_new(run, self.bindings.check_coding(value, item.path)))
         if plan.special and type_code:
@@ -399,6 +402,7 @@ class Validator:
 
     def _other_variant(self, plan: Plan, key: str, raw: Any, parent: str, run: Run) -> None:
         """A choice variant a profile does not allow (`valueString` where only Quantity is)."""
+        key = key.removeprefix("_")
         for child in plan.narrowed:
             base = child.key
             size = len(base)
@@ -513,6 +517,36 @@ class Validator:
             f" ({', '.join(sorted(allowed))})"
         )
         run.add(_issue("error", "structure", msg, item.path))
+
+    def _reference_profiles(
+        self, urls: tuple[str, ...], item: Item, run: Run, scope: Scope
+    ) -> None:
+        """A resolved target (contained, or in the Bundle) against the targetProfiles of its
+        type; a target that does not resolve cannot be checked offline."""
+        reference = item.value.get("reference")
+        target = resolve(reference, scope, run) if isinstance(reference, str) else None
+        if target is None or not isinstance(target.get("resourceType"), str):
+            return
+        target_type = target["resourceType"]
+        candidates = [u for u in urls if (m := self.model(u)) is not None and m.type == target_type]
+        if not candidates:
+            return  # a type the element does not allow: the type check reports it
+        if any(self._target_conforms(target, url, scope, run) for url in candidates):
+            return
+        msg = (
+            f"The target of '{reference[:100]}' does not conform to any of the profiles the"
+            f" reference requires ({', '.join(candidates)})"
+        )
+        run.add(_issue("error", "structure", msg, item.path))
+
+    def _target_conforms(self, target: dict[str, Any], url: str, scope: Scope, run: Run) -> bool:
+        """conforms(), once per (target, profile) and validation (cycles count as yes)."""
+        key = (id(target), url)
+        found = run.conformance.get(key)
+        if found is None:
+            run.conformance[key] = True  # while deciding: a reference cycle conforms
+            found = run.conformance[key] = self.conforms(target, url, scope)
+        return found
 
     def conforms(self, value: Any, url: str, scope: Scope) -> bool:
         """Does a value conform to a profile? (for `profile` discriminators)"""

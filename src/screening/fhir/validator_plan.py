@@ -48,6 +48,7 @@ class Plan:
     bounds: bool = False
     binding: dict[str, Any] | None = None
     targets: frozenset[str] | None = None  # resource types a Reference may point at
+    target_profiles: tuple[str, ...] = ()  # profiles a resolved target must meet (one of)
     coding: bool = False  # codes must exist in their CodeSystem (base pass)
     special: bool = False  # Attachment / xhtml native checks (base pass)
     invariants: tuple[Invariant, ...] = ()
@@ -202,6 +203,7 @@ class Planner:
         )
         plan.binding = self._binding(definition, twin)
         plan.targets = self._targets(node, twin)
+        plan.target_profiles = _target_profiles(node, twin)
         plan.coding = base and "Coding" in node.types
         plan.special = base and any(t in SPECIAL_TYPES for t in node.types)
         plan.invariants = self._invariants(node, base, twin)
@@ -219,6 +221,7 @@ class Planner:
             or plan.bounds
             or plan.binding
             or plan.targets
+            or plan.target_profiles
             or plan.coding
             or plan.special
         )
@@ -363,3 +366,20 @@ def target_types(node: ElementNode, validator: Validator) -> set[str]:
             sd = validator.registry.get(url)
             allowed.add(str(sd.get("type")) if sd is not None else url.rsplit("/", 1)[-1])
     return allowed
+
+
+def _target_profiles(node: ElementNode, twin: ElementNode | None) -> tuple[str, ...]:
+    """The profiles (not core types) a Reference's resolved target must conform to, when a
+    profile states them (none when the core element states the same)."""
+
+    def profiles(element: ElementNode) -> tuple[str, ...]:
+        found = []
+        for type_ref in element.definition.get("type", []):
+            if type_ref.get("code") == "Reference":
+                found += [u for u in type_ref.get("targetProfile", []) if isinstance(u, str)]
+        return tuple(sorted(u for u in set(found) if not u.startswith(CORE)))
+
+    own = profiles(node)
+    if not own or (twin is not None and profiles(twin) == own):
+        return ()
+    return own
