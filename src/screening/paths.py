@@ -19,3 +19,10 @@ def data_dir(name: str) -> Path:
 def core_package() -> Path:
     """The vendored hl7.fhir.r4.core 4.0.1 package archive."""
     return data_dir("fhir_profiles") / "packages" / "hl7.fhir.r4.core-4.0.1.tgz"
+
+
+def dependency_packages() -> list[Path]:
+    """The vendored packages the IG builds on, in load order: FHIR R4 core, then SDC (for
+    the Questionnaire extensions, e.g. observation-based extraction)."""
+    folder = data_dir("fhir_profiles") / "packages"
+    return [core_package(), folder / "hl7.fhir.uv.sdc-4.0.0-ballot.tgz"]

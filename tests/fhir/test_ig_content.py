@@ -20,11 +20,11 @@ import pytest
 from fhirpathpy import evaluate as fhirpath
 from fhirpathpy.models import models as fhirpath_models
 
-from screening.fhir.packages import Registry
+from screening.fhir.packages import Registry, project_registry
 from screening.fhir.search_extract import SearchIndexer
 from screening.fhir.searchvalues import TokenValue
 from screening.fhir.structure import StructureChecker
-from screening.paths import core_package, data_dir
+from screening.paths import data_dir
 
 Json = Any
 
@@ -80,7 +80,13 @@ EXTERNAL_SYSTEMS = frozenset({SNOMED, LOINC, ICF, UCUM})
 # Code systems the IG must never use: unverified ICD-10 codes, ISO 9999 / ISO 8548-8549 classes.
 FORBIDDEN_SYSTEM = re.compile(r"icd-?10|iso.?9999|iso.?854[89]", re.IGNORECASE)
 LOINC_LIKE = re.compile(r"(?<![\w.-])(?<!ISO )\d{4,6}-\d(?![\w.-])")  # not "ISO 8549-4"
-CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter")
+CONFORMANCE_TYPES = (
+    "StructureDefinition",
+    "ValueSet",
+    "CodeSystem",
+    "SearchParameter",
+    "Questionnaire",
+)
 NAME = re.compile(r"[A-Z][A-Za-z0-9_]{0,254}")
 ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
@@ -141,11 +147,8 @@ def examples_by_ref() -> dict[str, Json]:
 
 @cache
 def registry() -> Registry:
-    """A registry of the core package plus this IG (the default one may not hold the IG yet)."""
-    reg = Registry()
-    reg.load_package(core_package())
-    reg.load_package(IG_DIR)
-    return reg
+    """A registry of the vendored packages plus this IG (a fresh one, not the default)."""
+    return project_registry()
 
 
 @cache
@@ -627,7 +630,7 @@ def canonical_references() -> Iterator[tuple[str, str]]:
                 yield name_of(vs), url
     for source in [*ig_resources(), *examples()]:
         for path, obj in walk(source):
-            if _is_extension(path):
+            if _is_extension(path) and "://" in obj["url"]:  # not a complex extension's part
                 yield f"{name_of(source)} {path}", obj["url"]
         for url in source.get("meta", {}).get("profile", []):
             yield name_of(source), url

@@ -134,7 +134,8 @@ def differences(got: list[Json], want: list[Json]) -> list[str]:
 def core_derived(registry: Registry) -> Iterator[Resource]:
     """The core package's constraint profiles that ship a snapshot."""
     for sd in registry.all_of("StructureDefinition"):
-        if sd.get("derivation") == "constraint" and "snapshot" in sd:
+        core = sd["url"].startswith(CORE)  # not SDC's (their dependencies are not vendored)
+        if core and sd.get("derivation") == "constraint" and "snapshot" in sd:
             yield sd
 
 

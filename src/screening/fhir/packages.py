@@ -194,14 +194,20 @@ _default_lock = threading.Lock()
 
 
 def default_registry() -> Registry:
-    """The process-wide registry: the core package, then the project's IG (fhir_profiles/)."""
+    """The process-wide registry: the vendored packages, then the project's IG."""
     global _default
     with _default_lock:
         if _default is None:
-            from screening.paths import core_package, data_dir
-
-            registry = Registry()
-            registry.load_package(core_package())
-            registry.load_package(data_dir("fhir_profiles"))
-            _default = registry
+            _default = project_registry()
         return _default
+
+
+def project_registry() -> Registry:
+    """A new registry of the vendored packages (core, SDC) and the project's IG."""
+    from screening.paths import data_dir, dependency_packages
+
+    registry = Registry()
+    for package in dependency_packages():
+        registry.load_package(package)
+    registry.load_package(data_dir("fhir_profiles"))
+    return registry

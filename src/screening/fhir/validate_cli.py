@@ -48,12 +48,9 @@ def run_validate(
 
 
 def _registry() -> Registry:
-    from screening.paths import core_package, data_dir
+    from screening.fhir.packages import project_registry
 
-    registry = Registry()
-    registry.load_package(core_package())
-    registry.load_package(data_dir("fhir_profiles"))
-    return registry
+    return project_registry()
 
 
 def _load(registry: Registry, path: Path) -> None:

@@ -319,6 +319,9 @@ class Validator:
         self, plan: Plan, value: dict[str, Any], item: Item, run: Run, scope: Scope
     ) -> None:
         """The children of a complex value: inline in the snapshot, or from its type."""
+        if plan.content_ref is not None:
+            self._node(self.planner.plan(plan.content_ref, plan.base), item, run, scope)
+            return
         if plan.inline:
             if "resourceType" in value and self._known_type(value):
                 scope = Scope(value, scope.root, scope.base, scope.bundle)

@@ -57,6 +57,7 @@ class Plan:
     slicing: dict[str, Any] | None = None
     slices: tuple[tuple[str, Plan], ...] = ()
     inline: bool = False  # children come from the snapshot, not from the type
+    content_ref: ElementNode | None = None  # `item.item`: walked with the referenced element
     children: tuple[Plan, ...] = ()
     by_key: dict[str, tuple[Plan, str | None, bool]] = field(default_factory=dict)
     required: tuple[tuple[Plan, tuple[str, ...]], ...] = ()  # must be present: (child, keys)
@@ -287,6 +288,12 @@ class Planner:
     def _below(self, plan: Plan, twin: ElementNode | None) -> None:
         """Children plans (inline), or whether the value's type has rules of its own."""
         node = plan.node
+        if not node.children and node.content_reference:
+            target = self.validator.structure.models.node(node.content_reference)
+            if target is not None:
+                plan.content_ref = target  # planned when walked: the reference may be a cycle
+                plan.descend = True
+                return
         inline = bool(node.children) and not (node.is_choice and len(node.types) > 1)
         if inline:
             plan.inline = True
