@@ -425,10 +425,34 @@ class Validator:
             for item in items:
                 self._extension(item, plan, run, scope)
         if plan.slicing is not None:
-            self._sliced(plan, items, parent, run, scope)
+            if self.planner.slicing_pure(plan) and not plan.extension:
+                self._sliced_remembered(plan, items, parent, run, scope)
+            else:
+                self._sliced(plan, items, parent, run, scope)
             return
         for item in items:
             self._node(plan, item, run, scope)
+
+    def _sliced_remembered(
+        self, plan: Plan, items: list[Item], parent: str, run: Run, scope: Scope
+    ) -> None:
+        """Sliced values whose issues depend on the values alone (codings in categories):
+        sliced once per distinct list of values, the issues reused at each place."""
+        text = json.dumps([(i.type, i.value) for i in items], separators=(",", ":"))
+        if '"extension"' in text or '"resourceType"' in text:
+            self._sliced(plan, items, parent, run, scope)
+            return
+        key = (id(plan), text)
+        found = self._values.get(key)
+        if found is None:
+            trial = Run(targets=run.targets)
+            self._sliced(plan, items, parent, trial, scope)
+            found = tuple(_relative(issue, parent) for issue in trial.issues)
+            if len(self._values) >= VALUE_MEMO_LIMIT:
+                self._values.clear()
+            self._values[key] = found
+        for issue in found:
+            run.add(_absolute(issue, parent))
 
     def _typed(self, plan: Plan, item: Item, run: Run, scope: Scope) -> None:
         """One value, after checking a choice variant's type is allowed here."""

@@ -77,6 +77,7 @@ class Planner:
         self._plans: dict[tuple[ElementNode, bool, bool], Plan] = {}
         self._building: set[tuple[ElementNode, bool, bool]] = set()
         self._pure: dict[tuple[ElementNode, bool, bool], bool] = {}
+        self._sliced_pure: dict[tuple[ElementNode, bool, bool], bool] = {}
         self._lock = threading.RLock()
 
     def plan(self, node: ElementNode, base: bool, is_slice: bool = False) -> Plan:
@@ -133,6 +134,25 @@ class Planner:
             self._pure[key] = False  # while deciding (recursive types): assume not
             found = self._decide_pure(plan)
             self._pure[key] = found
+        return found
+
+    def slicing_pure(self, plan: Plan) -> bool:
+        """Whether the issues of a sliced element's values depend on the values alone: its
+        slices and members are pure and no discriminator resolves a reference."""
+        key = (plan.node, plan.base, plan.is_slice)
+        found = self._sliced_pure.get(key)
+        if found is None:
+            discriminators = (plan.slicing or {}).get("discriminator", [])
+            resolves = any("resolve(" in str(d.get("path", "")) for d in discriminators)
+            found = (
+                not resolves
+                and plan.targets is None
+                and all(inv.by_value for inv in plan.invariants)
+                and all(self.pure(slice_plan) for _, slice_plan in plan.slices)
+                and all(self.pure(child) for child in plan.children)
+                and not any(t == "Resource" or t == "Reference" for t in plan.types)
+            )
+            self._sliced_pure[key] = found
         return found
 
     def _decide_pure(self, plan: Plan) -> bool:
