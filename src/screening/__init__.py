@@ -27,4 +27,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.extensions["screening"] = AppState.build(config)
     app.register_blueprint(fhir_bp)
+    from screening.web import init_app as init_pages
+
+    init_pages(app)
     return app

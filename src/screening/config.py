@@ -22,6 +22,7 @@ class Config:
     default_page_size: int = 20
     max_page_size: int = 500
     search_cache_minutes: int = 60
+    cookie_secure: bool = True  # session cookies only over HTTPS (tests over http turn it off)
     testing: bool = False
 
     @classmethod

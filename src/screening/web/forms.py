@@ -1,0 +1,183 @@
+"""Form and query-string input of the pages (marshmallow). Errors are message keys of the
+catalogue, so each field's error shows in the page's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validate
+
+from screening.auth.passwords import MIN_LENGTH, password_problem
+from screening.auth.roles import Role
+from screening.web.account_errors import password_error_key
+from screening.web.i18n import LANGUAGES, Message
+
+INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "history-system",
+    "create",
+    "search-type",
+    "search-system",
+    "batch",
+    "transaction",
+    "operation",
+)
+OUTCOMES = ("0", "4", "8")
+ID_PATTERN = r"^(Patient/)?[A-Za-z0-9\-.]{1,64}$"
+FormErrors = dict[str, Message]
+
+
+def _text(max_length: int, *, required: bool = False) -> fields.String:
+    """A text field of at most `max_length` characters."""
+    return fields.String(
+        required=required,
+        load_default=missing if required else "",
+        validate=validate.Length(max=max_length, error="error.length"),
+        error_messages={"required": "error.required", "invalid": "error.invalid"},
+    )
+
+
+def _choice(values: tuple[str, ...], *, required: bool = True) -> fields.String:
+    """One of `values` (or nothing, when not required)."""
+    return fields.String(
+        required=required,
+        load_default=missing if required else "",
+        validate=validate.OneOf(values, error="error.choice"),
+        error_messages={"required": "error.required", "invalid": "error.invalid"},
+    )
+
+
+def _new_password(value: str) -> None:
+    """The accounts service's password rules, checked with the other fields of the form."""
+    problem = password_problem(value)
+    if problem:
+        raise ValidationError(password_error_key(problem))
+
+
+def _password(*, new: bool) -> fields.String:
+    """A password field (a new one must follow the password rules)."""
+    rules = [validate.Length(max=1024, error="error.length")]
+    return fields.String(
+        required=True,
+        validate=[*rules, _new_password] if new else rules,
+        error_messages={"required": "error.required"},
+    )
+
+
+class _Form(Schema):
+    """Unknown fields (the CSRF token) are left out."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class LoginForm(_Form):
+    """The sign-in form; limits are generous, the service decides."""
+
+    username = _text(256, required=True)
+    password = _password(new=False)
+    next = fields.String(load_default="/")
+
+
+class UserCreateForm(_Form):
+    """A new account."""
+
+    username = _text(200, required=True)
+    full_name = _text(200)
+    role = _choice(tuple(r.value for r in Role))
+    organization = _text(64)
+    language = _choice(LANGUAGES)
+    password = _password(new=True)
+
+
+class UserEditForm(_Form):
+    """A changed role, centre or language."""
+
+    role = _choice(tuple(r.value for r in Role))
+    organization = _text(64)
+    language = _choice(LANGUAGES)
+
+
+class PasswordForm(_Form):
+    """A new password set by an administrator."""
+
+    password = _password(new=True)
+
+
+class ActiveForm(_Form):
+    """Enable (1) or disable (0) an account or a client."""
+
+    active = _choice(("0", "1"))
+
+
+class LanguageForm(_Form):
+    """The language switch of a signed-in user."""
+
+    lang = _choice(LANGUAGES)
+    next = fields.String(load_default="/")
+
+
+class ClientCreateForm(_Form):
+    """A new API client."""
+
+    name = _text(100, required=True)
+    scopes = _text(2000, required=True)
+    organization = _text(64)
+
+
+class AuditFilterForm(_Form):
+    """The filters and paging position of the audit trail page."""
+
+    patient = fields.String(
+        load_default="",
+        validate=validate.Regexp(ID_PATTERN, error="error.patient_id"),
+    )
+    user = _text(100)
+    subtype = _choice(INTERACTIONS, required=False)
+    outcome = _choice(OUTCOMES, required=False)
+    date_from = fields.Date(load_default=None, error_messages={"invalid": "error.date"})
+    date_to = fields.Date(load_default=None, error_messages={"invalid": "error.date"})
+    page = fields.UUID(load_default=None, error_messages={"invalid": "error.invalid"})
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=100_000, error="error.invalid"),
+        error_messages={"invalid": "error.invalid"},
+    )
+
+
+def parse_form(schema: Schema, data: Mapping[str, Any]) -> tuple[dict[str, Any], FormErrors]:
+    """The loaded values (trimmed text; blank fields count as missing), or the first error
+    key of each bad field."""
+    cleaned = {k: _trim(k, v) for k, v in data.items()}
+    cleaned = {k: v for k, v in cleaned.items() if v != ""}
+    try:
+        loaded: dict[str, Any] = schema.load(cleaned)
+    except ValidationError as error:
+        return {}, _first_errors(error.messages)
+    return loaded, {}
+
+
+def _trim(name: str, value: Any) -> Any:
+    """Text without surrounding spaces (passwords stay exactly as typed)."""
+    if name == "password" or not isinstance(value, str):
+        return value
+    return value.strip()
+
+
+def _first_errors(messages: Any) -> FormErrors:
+    """{field: its first message}."""
+    found: FormErrors = {}
+    if not isinstance(messages, dict):
+        return {"_": Message("error.invalid")}
+    for name, problems in messages.items():
+        first = problems[0] if isinstance(problems, list) and problems else problems
+        key = first if isinstance(first, str) else "error.invalid"
+        found[str(name)] = Message(key, {"n": MIN_LENGTH})
+    return found

@@ -1,0 +1,75 @@
+"""The message catalogue of the pages (English and Persian) and Persian digits. No Flask."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("en", "fa")
+RTL = frozenset({"fa"})
+LANGUAGE_NAMES = {"en": "English", "fa": "فارسی"}
+_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message key with the values it is formatted with (form errors, notices)."""
+
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every user-facing string of the pages, by language and key."""
+
+    messages: dict[str, dict[str, str]]
+
+    def text(self, lang: str, key: str | Message, **values: Any) -> str:
+        """The message `key` in `lang` (English, then the key itself, when missing), with
+        `values` filled in (whole numbers in the page's digits)."""
+        if isinstance(key, Message):
+            return self.text(lang, key.key, **{**key.values, **values})
+        table = self.messages.get(lang, {})
+        template = table.get(key) or self.messages.get("en", {}).get(key) or key
+        if not values:
+            return template
+        return template.format(**{k: _numeral(v, lang) for k, v in values.items()})
+
+    def keys(self, lang: str) -> set[str]:
+        """The keys of one language's messages."""
+        return set(self.messages.get(lang, {}))
+
+
+def _numeral(value: Any, lang: str) -> Any:
+    """Whole numbers in the page's digits; anything else as it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return localize_digits(value, lang)
+    return value
+
+
+def load_catalogue(folder: Path) -> Catalogue:
+    """Read `<lang>.json` of every language from `folder`."""
+    messages = {}
+    for lang in LANGUAGES:
+        with (folder / f"{lang}.json").open(encoding="utf-8") as handle:
+            messages[lang] = {str(k): str(v) for k, v in json.load(handle).items()}
+    return Catalogue(messages)
+
+
+def localize_digits(value: object, lang: str) -> str:
+    """`value` as text, with Persian digits on Persian pages."""
+    text = str(value)
+    return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
+
+
+def direction(lang: str) -> str:
+    """The writing direction of a language: rtl or ltr."""
+    return "rtl" if lang in RTL else "ltr"
+
+
+def language_or_none(value: str | None) -> str | None:
+    """`value` when it names a language of the pages, else None."""
+    return value if value in LANGUAGES else None

@@ -1,0 +1,42 @@
+"""What each role can do on the pages: the home page's list and the navigation links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from screening.auth.roles import Role
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """One thing a role can do: a message key, and the page's endpoint once it exists."""
+
+    label: str
+    hint: str
+    endpoint: str | None = None
+
+
+_PATIENTS = MenuItem("menu.patients", "menu.patients_hint")
+_SCREEN = MenuItem("menu.screen", "menu.screen_hint")
+_REFER = MenuItem("menu.refer", "menu.refer_hint")
+_LETTERS = MenuItem("menu.letters", "menu.letters_hint")
+MENU: dict[Role, tuple[MenuItem, ...]] = {
+    Role.SCREENER: (_PATIENTS, _SCREEN),
+    Role.CLINICIAN: (_PATIENTS, _SCREEN, _REFER, _LETTERS),
+    Role.CENTRE_STAFF: (MenuItem("menu.incoming", "menu.incoming_hint"), _LETTERS),
+    Role.ADMINISTRATOR: (
+        MenuItem("menu.users", "menu.users_hint", "admin.users"),
+        MenuItem("menu.clients", "menu.clients_hint", "admin.clients"),
+    ),
+    Role.AUDITOR: (MenuItem("menu.audit", "menu.audit_hint", "audit.events"),),
+}
+
+
+def menu(role: Role) -> tuple[MenuItem, ...]:
+    """Everything the role can do, with or without a page yet."""
+    return MENU[role]
+
+
+def nav_items(role: Role) -> list[MenuItem]:
+    """The navigation links of the role: the items that have a page."""
+    return [item for item in MENU[role] if item.endpoint]
