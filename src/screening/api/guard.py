@@ -8,6 +8,7 @@ accesses as AuditEvents in the same transaction, or apart from it when the actio
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from screening.auth.principal import Principal
 from screening.auth.roles import NOT_PATIENT_DATA
 from screening.fhir.outcome import Forbidden, MethodNotAllowed, NotFound
 from screening.store.resources import Stored
+from screening.store.sharing import SHARED_BY, shared
 from screening.store.visibility import Visibility
 
 ACTION_WORDS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
@@ -53,11 +55,35 @@ class Guard:
         """Whether one resource is within what the principal may see."""
         return self.visibility.sees(self.session, res_type, fhir_id)
 
-    def hide(self, res_type: str, fhir_id: str) -> None:
+    def hide(self, res_type: str, fhir_id: str, *, writing: bool = False) -> None:
         """404, exactly as for an unknown id, when the resource is out of the principal's
-        reach (a centre cannot learn that another centre's referral exists)."""
-        if not self.visible(res_type, fhir_id):
+        reach (a centre cannot learn that another centre's referral exists); for a write
+        only the reach counts, not whether the principal may read the type."""
+        if writing:
+            found = self.visibility.reaches(self.session, res_type, fhir_id)
+        else:
+            found = self.visible(res_type, fhir_id)
+        if not found:
             raise NotFound(f"{res_type}/{fhir_id} is not known")
+
+    @property
+    def centre_bound(self) -> bool:
+        """Whether what the principal reaches is bounded by a centre's shares."""
+        return self.principal.centre is not None
+
+    def check_shares(self, res_type: str, fhir_id: str, content: dict[str, Any]) -> None:
+        """403 when a centre-bound principal writes a referral or Task that would share
+        records it cannot reach itself (a centre cannot grant itself another's patient)."""
+        if not self.centre_bound or res_type not in SHARED_BY:
+            return
+        for target_type, target_id in sorted(shared(res_type, fhir_id, content)):
+            if (target_type, target_id) == (res_type, fhir_id):
+                continue
+            if not self.visibility.reaches(self.session, target_type, target_id):
+                raise Forbidden(
+                    f"{self.principal.label} may not point a {res_type} at"
+                    f" {target_type}/{target_id}: it is not shared with its centre"
+                )
 
     def filter(self, stored: Iterable[Stored]) -> list[Stored]:
         """The visible ones (used for included resources and history entries)."""
@@ -71,16 +97,17 @@ class Guard:
         query: str | None = None,
         operation: str | None = None,
         versioned: bool = False,
+        patient_query: bool = False,
     ) -> Access:
-        """Record an access to stored resources (patient data only; directory and IG reads
-        are not recorded)."""
+        """Record an access to stored patient data (directory and IG resources are not
+        recorded; a search or history of a patient-data type is recorded even when empty)."""
         access = Access(interaction, query=query, operation=operation)
         for item in stored:
             if item.res_type in NOT_PATIENT_DATA:
                 continue
             version = item.version if versioned else None
             access.add(item.res_type, item.fhir_id, version, patient_of(item.content))
-        if access.resources or interaction.startswith(("search", "history")) or operation:
+        if access.resources or patient_query or operation:
             self.accesses.append(access)
         return access
 
@@ -94,10 +121,15 @@ class Guard:
 def failure(method: str, segments: list[str], status: int, reason: str) -> Access:
     """The Access of a refused or failed request, naming the resource it addressed."""
     access = Access(interaction_of(method, segments), outcome="8" if status >= 500 else "4")
-    access.reason = f"{status}: {reason}"[:1000]
+    access.reason = printable(f"{status}: {reason}")[:1000]
     if len(segments) >= 2 and not segments[1].startswith(("$", "_")):
-        access.resources.append((segments[0], segments[1][:64], None))
+        access.resources.append((printable(segments[0])[:64], printable(segments[1])[:64], None))
     return access
+
+
+def printable(text: str) -> str:
+    """Text without control characters (NUL cannot be stored by PostgreSQL)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def interaction_of(method: str, segments: list[str]) -> str:
@@ -112,7 +144,7 @@ def interaction_of(method: str, segments: list[str]) -> str:
             len(segments), "vread"
         )
     if len(segments) == 1 or last == "_search":
-        return {"POST": "create", "PUT": "update", "DELETE": "delete"}.get(
+        return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
             method if last != "_search" else "GET", "search-type"
         )
     return {"GET": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(

@@ -21,13 +21,17 @@ from screening.fhir.outcome import (
 JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir"}
 PATCH_TYPES = {"application/json-patch+json"}
 FORM_TYPE = "application/x-www-form-urlencoded"
+NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 not itself escaped
 XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "xml"}
 
 
 def parse_request(request: Request, path: str, max_bytes: int, max_depth: int) -> FhirRequest:
     """Build a FhirRequest from a Flask request; 4xx errors for anything malformed."""
     _check_accept(request)
-    query = parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True)
+    query_string = request.query_string.decode("utf-8", "replace")
+    query = parse_qsl(query_string, keep_blank_values=True)
+    if "\x00" in path or any("\x00" in k or "\x00" in v for k, v in query):
+        raise BadRequest("The URL must not contain the NUL character (%00)")
     prefer = _prefer(request.headers.get("Prefer", ""))
     body: Any = None
     error: FhirError | None = None
@@ -45,7 +49,7 @@ def parse_request(request: Request, path: str, max_bytes: int, max_depth: int) -
         if_none_exist=request.headers.get("If-None-Exist"),
         prefer_return=prefer.get("return", "representation"),
         prefer_strict=prefer.get("handling") == "strict",
-        query_string=request.query_string.decode("utf-8", "replace"),
+        query_string=query_string,
         body_error=error,
     )
 
@@ -98,6 +102,8 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
     if not text.strip():
         raise BadRequest("The body is empty")
     _check_depth(text, max_depth)
+    if "\\u0000" in text and NUL_ESCAPE.search(text):
+        raise BadRequest("Strings must not contain the NUL character (\\u0000)")
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:

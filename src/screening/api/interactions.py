@@ -166,6 +166,7 @@ class Interactions:
             [_stored_of(e["resource"]) for e in entries],
             query=req.query_string or None,
             versioned=True,
+            patient_query=res_type is None or res_type not in NOT_PATIENT_DATA,
         )
         return FhirResponse(200, body)
 
@@ -215,8 +216,12 @@ class Interactions:
         self, query: SearchQuery, query_string: str, page: SearchPage
     ) -> dict[str, Any]:
         """The searchset of a page; the page's resources recorded as seen."""
-        if query.res_type not in NOT_PATIENT_DATA:
-            self.guard.saw("search-type", [*page.matches, *page.included], query=query_string)
+        self.guard.saw(
+            "search-type",
+            [*page.matches, *page.included],
+            query=query_string,
+            patient_query=query.res_type not in NOT_PATIENT_DATA,
+        )
         return self._searchset(query, query_string, page, page.total)
 
     @staticmethod
@@ -290,6 +295,7 @@ class Interactions:
             if existing:
                 self.guard.saw("read", existing[:1])
                 return self._resource_response(200, existing[0], req.prefer_return)
+        self.guard.check_shares(res_type, fhir_id or "", resource)
         stored = self.store.create(resource, fhir_id)
         self._written("create", stored)
         return self._resource_response(201, stored, req.prefer_return, location=True)
@@ -297,7 +303,7 @@ class Interactions:
     def _written(self, interaction: str, stored: Stored) -> None:
         """Record a write; refuse one that leaves the resource out of the writer's reach
         (centre staff cannot hand a Task to another centre or create unshared records)."""
-        if not self.guard.visible(stored.res_type, stored.fhir_id):
+        if not self.guard.visibility.reaches(self.session, stored.res_type, stored.fhir_id):
             raise Forbidden(
                 f"{self.guard.principal.label} may not write a {stored.res_type} that is not"
                 " shared with its centre"
@@ -307,9 +313,11 @@ class Interactions:
     def update(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
         self.guard.require("u", res_type)
         if self.store.current(res_type, fhir_id) is None:
+            if self.guard.centre_bound:  # no update-as-create: ids would tell what exists
+                raise NotFound(f"{res_type}/{fhir_id} is not known")
             self.guard.require("c", res_type)
         else:
-            self.guard.hide(res_type, fhir_id)
+            self.guard.hide(res_type, fhir_id, writing=True)
         resource = self.checked_body(req.payload(), res_type)
         if resource.get("id") != fhir_id:
             raise BadRequest(
@@ -317,6 +325,7 @@ class Interactions:
                 f" '{fhir_id}'",
                 expression=f"{res_type}.id",
             )
+        self.guard.check_shares(res_type, fhir_id, resource)
         stored, created = self.store.update(resource, fhir_id, _etag_version(req.if_match))
         self._written("create" if created else "update", stored)
         return self._resource_response(
@@ -329,10 +338,11 @@ class Interactions:
         given = req.payload()
         body = given if isinstance(given, dict) else {}
         if not matches:
+            keep_id = "id" in body and not self.guard.centre_bound  # ids would tell what exists
             return self.create(
                 FhirRequest("POST", res_type, body=req.body, prefer_return=req.prefer_return),
                 res_type,
-                self._valid_id(body["id"]) if "id" in body else None,
+                self._valid_id(body["id"]) if keep_id else None,
             )
         if "id" in body and body["id"] != matches[0].fhir_id:
             raise BadRequest("The resource id does not match the resource the criteria found")
@@ -345,7 +355,7 @@ class Interactions:
         if not isinstance(operations, list):
             raise BadRequest("A JSON Patch body must be a JSON array of operations")
         self.guard.require("u", res_type)
-        self.guard.hide(res_type, fhir_id)
+        self.guard.hide(res_type, fhir_id, writing=True)
         current = self.store.read(res_type, fhir_id)
         try:
             patched = jsonpatch.apply_patch(current.content, operations)
@@ -360,13 +370,14 @@ class Interactions:
         ):
             raise Unprocessable("A patch must not change resourceType or id")
         resource = self.checked_body(patched, res_type)
+        self.guard.check_shares(res_type, fhir_id, resource)
         stored, _ = self.store.update(resource, fhir_id, _etag_version(req.if_match), "PATCH")
         self._written("patch", stored)
         return self._resource_response(200, stored, req.prefer_return)
 
     def delete(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
         self.guard.require("d", res_type)
-        self.guard.hide(res_type, fhir_id)
+        self.guard.hide(res_type, fhir_id, writing=True)
         current = self.store.current(res_type, fhir_id)
         self.store.delete(res_type, fhir_id, _etag_version(req.if_match))
         if current is not None and not current.deleted:

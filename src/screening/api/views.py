@@ -62,26 +62,42 @@ def metadata() -> Response:
 def endpoint(path: str) -> Response:
     """Every other FHIR interaction."""
     state = app_state()
-    cfg = state.config
     principal = authenticate(state)
-    req = parse_request(request, path, cfg.max_body_bytes, cfg.max_json_depth)
-    write = req.method != "GET"
-    accesses: list[Access] = []
     try:
-        with unit_of_work(state, write=write) as session:
-            guard = Guard(principal, session)
-            accesses = guard.accesses
-            response = run(Interactions(state.fhir, session, base_url(), guard), req)
-            if write:  # audited in the same transaction as the change
-                record(session, state.fhir.indexer, principal, accesses)
-                accesses = []
+        response, accesses = _carry_out(state, principal, path)
     except FhirError as error:
-        failed = failure(req.method, req.segments, error.status, error.diagnostics)
-        record_apart(state.sessions, state.fhir.indexer, principal, [failed])
+        _audit_failure(state, principal, error.status, error.diagnostics)
+        raise
+    except Exception:
+        _audit_failure(state, principal, 500, "internal error")
         raise
     if accesses:  # reads: audited before the response leaves
         record_apart(state.sessions, state.fhir.indexer, principal, accesses)
     return _http(response)
+
+
+def _carry_out(
+    state: AppState, principal: Principal, path: str
+) -> tuple[FhirResponse, list[Access]]:
+    """Parse and run the request; writes are audited in their own transaction, the accesses
+    of a read are returned to be audited before the response."""
+    cfg = state.config
+    req = parse_request(request, path, cfg.max_body_bytes, cfg.max_json_depth)
+    write = req.method != "GET"
+    with unit_of_work(state, write=write) as session:
+        guard = Guard(principal, session)
+        response = run(Interactions(state.fhir, session, base_url(), guard), req)
+        if write:  # audited in the same transaction as the change
+            record(session, state.fhir.indexer, principal, guard.accesses)
+            return response, []
+    return response, guard.accesses
+
+
+def _audit_failure(state: AppState, principal: Principal, status: int, reason: str) -> None:
+    """Record a refused or failed request apart from its rolled-back transaction."""
+    segments = [s for s in request.path.split("/")[2:] if s]
+    failed = failure(request.method, segments, status, reason)
+    record_apart(state.sessions, state.fhir.indexer, principal, [failed])
 
 
 def authenticate(state: AppState) -> Principal:
@@ -94,13 +110,16 @@ def authenticate(state: AppState) -> Principal:
         with unit_of_work(state, write=False) as session:
             principal = bearer_principal(session, token.strip(), address)
     elif not header and request.cookies.get(SESSION_COOKIE):
-        principal = _session_principal(state, address)
+        try:
+            principal = _session_principal(state, address)
+        except FhirError as error:  # a session without the CSRF header
+            anonymous = Principal(Kind.ANONYMOUS, "-", "session", address=address)
+            _audit_failure(state, anonymous, error.status, error.diagnostics)
+            raise
     if principal is None:
         reason = "a valid bearer token is required" if header else "no bearer token"
-        segments = [s for s in request.path.split("/")[2:] if s]
-        attempt = failure(request.method, segments, 401, reason)
-        anonymous = Principal(Kind.CLIENT, "-", "unauthenticated", address=address)
-        record_apart(state.sessions, state.fhir.indexer, anonymous, [attempt])
+        anonymous = Principal(Kind.ANONYMOUS, "-", "unauthenticated", address=address)
+        _audit_failure(state, anonymous, 401, reason)
         raise Unauthorized(
             "Authentication required: send 'Authorization: Bearer <token>' with the token of"
             " an API client (screening client create)"

@@ -17,6 +17,7 @@ class Kind(StrEnum):
     USER = "user"
     CLIENT = "client"
     CLI = "cli"
+    ANONYMOUS = "anonymous"  # a request without valid credentials (audited, then refused)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Principal:
             return scopes_allow(self.scopes, action, res_type)
         if self.kind is Kind.CLI:
             return action in READ_ACTIONS or res_type not in AUDIT
+        if self.kind is Kind.ANONYMOUS:
+            return False
         if self.role is None:
             return False
         if action in READ_ACTIONS:

@@ -38,9 +38,12 @@ class Visibility:
         return condition
 
     def sees(self, session: Session, res_type: str, fhir_id: str) -> bool:
-        """Whether one resource is visible."""
-        if not self.readable(res_type):
-            return False
+        """Whether one resource is visible (readable and within reach)."""
+        return self.readable(res_type) and self.reaches(session, res_type, fhir_id)
+
+    def reaches(self, session: Session, res_type: str, fhir_id: str) -> bool:
+        """Whether one resource is within the principal's reach (a centre's shares; anyone
+        else reaches everything), whatever it may do with it."""
         if self.centre is None or res_type in self.open_types:
             return True
         row = session.execute(

@@ -17,7 +17,7 @@ from flask import (
     render_template,
     request,
 )
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from screening.auth.passwords import MIN_LENGTH
 from screening.auth.roles import Role
@@ -94,7 +94,11 @@ def lang_url(lang: str) -> str:
 def http_error_page(error: HTTPException) -> Response | HTTPException:
     """A 4xx as a page in the layout (the FHIR door keeps its OperationOutcomes)."""
     code = error.code or 500
-    if code < 400 or request.path.startswith("/fhir"):
+    if request.path.startswith("/fhir"):
+        from screening.api.views import http_error
+
+        return http_error(error)  # routing errors of the FHIR door: OperationOutcomes too
+    if code < 400:
         return error
     if code >= 500:
         return internal_error_page(error)
@@ -105,7 +109,9 @@ def http_error_page(error: HTTPException) -> Response | HTTPException:
 def internal_error_page(error: Exception) -> Response | HTTPException:
     """A 500 page with an incident id to find the log entry; never the exception text."""
     if request.path.startswith("/fhir"):
-        return InternalServerError()
+        from screening.api.views import internal_error
+
+        return internal_error(error)
     incident = str(uuid.uuid4())
     log.error("Internal error %s", incident, exc_info=error)
     return render_page("pages/error.html", 500, code=500, key="500", incident=incident)
