@@ -448,6 +448,13 @@ class Server:
         done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(f"db upgrade failed:\n{done.stdout}{done.stderr}")
+        name = f"bench-{os.getpid()}-{time.monotonic_ns()}"
+        cmd = [sys.executable, "-m", "screening.cli", "client", "create", "--name", name]
+        cmd += ["--scope", "system/*.*"]
+        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"client create failed:\n{done.stderr}")
+        HEADERS["Authorization"] = f"Bearer {done.stdout.strip()}"  # every request is audited
 
     def start(self) -> None:
         """Start the server and wait for /fhir/metadata."""
