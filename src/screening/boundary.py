@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from screening.api.environment import FhirEnvironment
 from screening.config import Config
-from screening.db import make_engine, make_session_factory, writer_session
+from screening.db import make_engine, make_session_factory, transaction
 
 
 @dataclass
@@ -40,12 +40,5 @@ def app_state() -> AppState:
 @contextmanager
 def unit_of_work(state: AppState, *, write: bool) -> Iterator[Session]:
     """A session for one request: commit when the block succeeds, roll back otherwise."""
-    session = writer_session(state.sessions) if write else state.sessions()
-    try:
+    with transaction(state.sessions, write=write) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

@@ -199,18 +199,13 @@ def _client_revoke(args: argparse.Namespace) -> int:
 @contextmanager
 def _accounts_session() -> Iterator[Session]:
     """A write session on the configured database, committed when the block succeeds."""
-    from screening.db import make_engine, make_session_factory, writer_session
+    from screening.db import make_engine, make_session_factory, transaction
 
     engine = make_engine(Config.from_env().database_url)
-    session = writer_session(make_session_factory(engine))
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        with transaction(make_session_factory(engine), write=True) as session:
+            yield session
     finally:
-        session.close()
         engine.dispose()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
@@ -73,3 +75,17 @@ def writer_session(factory: sessionmaker[Session]) -> Session:
     """A session whose transaction takes the write lock at once (SQLite; no-op elsewhere)."""
     engine = factory.kw["bind"]
     return factory(bind=engine.execution_options(writes=True))
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session], *, write: bool) -> Iterator[Session]:
+    """One session and its transaction: committed when the block succeeds, else rolled back."""
+    session = writer_session(factory) if write else factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from screening.audit.events import Access, audit_event
 from screening.auth.principal import Principal
+from screening.db import transaction
 from screening.fhir.search_extract import SearchIndexer
 from screening.store.clock import utcnow
 from screening.store.resources import ResourceStore
@@ -28,14 +29,5 @@ def record_apart(
     accesses: list[Access],
 ) -> None:
     """Store AuditEvents in a transaction of their own (after the action was rolled back)."""
-    from screening.db import writer_session
-
-    session = writer_session(sessions)
-    try:
+    with transaction(sessions, write=True) as session:
         record(session, indexer, principal, accesses)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
