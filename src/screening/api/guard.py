@@ -55,15 +55,16 @@ class Guard:
         """Whether one resource is within what the principal may see."""
         return self.visibility.sees(self.session, res_type, fhir_id)
 
+    def reaches(self, res_type: str, fhir_id: str) -> bool:
+        """Whether one resource is within the principal's reach (a centre's shares)."""
+        return self.visibility.reaches(self.session, res_type, fhir_id)
+
     def hide(self, res_type: str, fhir_id: str, *, writing: bool = False) -> None:
         """404, exactly as for an unknown id, when the resource is out of the principal's
         reach (a centre cannot learn that another centre's referral exists); for a write
         only the reach counts, not whether the principal may read the type."""
-        if writing:
-            found = self.visibility.reaches(self.session, res_type, fhir_id)
-        else:
-            found = self.visible(res_type, fhir_id)
-        if not found:
+        found = self.reaches if writing else self.visible
+        if not found(res_type, fhir_id):
             raise NotFound(f"{res_type}/{fhir_id} is not known")
 
     @property
@@ -79,7 +80,7 @@ class Guard:
         for target_type, target_id in sorted(shared(res_type, fhir_id, content)):
             if (target_type, target_id) == (res_type, fhir_id):
                 continue
-            if not self.visibility.reaches(self.session, target_type, target_id):
+            if not self.reaches(target_type, target_id):
                 raise Forbidden(
                     f"{self.principal.label} may not point a {res_type} at"
                     f" {target_type}/{target_id}: it is not shared with its centre"

@@ -303,7 +303,7 @@ class Interactions:
     def _written(self, interaction: str, stored: Stored) -> None:
         """Record a write; refuse one that leaves the resource out of the writer's reach
         (centre staff cannot hand a Task to another centre or create unshared records)."""
-        if not self.guard.visibility.reaches(self.session, stored.res_type, stored.fhir_id):
+        if not self.guard.reaches(stored.res_type, stored.fhir_id):
             raise Forbidden(
                 f"{self.guard.principal.label} may not write a {stored.res_type} that is not"
                 " shared with its centre"

@@ -24,8 +24,7 @@ from screening.auth.service import (
     SESSION_COOKIE,
     bearer_principal,
     csrf_ok,
-    session_user,
-    user_principal,
+    signed_in,
 )
 from screening.boundary import AppState, app_state, unit_of_work
 from screening.fhir.outcome import (
@@ -154,16 +153,14 @@ def _http(response: FhirResponse) -> Response:
 def _session_principal(state: AppState, address: str | None) -> Principal | None:
     """The signed-in user of the pages (the same session cookie); a request that changes
     anything must also carry the session's CSRF token in the X-CSRF-Token header."""
-    with unit_of_work(state, write=True) as session:
-        found = session_user(session, request.cookies[SESSION_COOKIE])
-        if found is None:
-            return None
-        user, row = found
-        if request.method not in ("GET", "HEAD") and not csrf_ok(
-            row, request.headers.get(CSRF_HEADER)
-        ):
-            raise Forbidden(f"A request made with a session cookie needs the {CSRF_HEADER} header")
-        return user_principal(user, address)
+    found = signed_in(state.sessions, request.cookies[SESSION_COOKIE], address)
+    if found is None:
+        return None
+    if request.method not in ("GET", "HEAD") and not csrf_ok(
+        found.csrf_token, request.headers.get(CSRF_HEADER)
+    ):
+        raise Forbidden(f"A request made with a session cookie needs the {CSRF_HEADER} header")
+    return found.principal
 
 
 @bp.errorhandler(FhirError)

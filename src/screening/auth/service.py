@@ -9,14 +9,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from screening.auth.models import ApiClient, LoginFailure, UserAccount, WebSession
 from screening.auth.passwords import hash_password, password_problem, verify_password
 from screening.auth.principal import Kind, Principal
 from screening.auth.roles import Role, centre_bound
 from screening.auth.scopes import parse_scopes, scope_text
+from screening.db import transaction
 from screening.store.clock import utcnow
 
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -25,6 +26,7 @@ MAX_FAILURES = 5  # per username, and per address x 4, within the window
 FAILURE_WINDOW = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=8)
 SESSION_MAX = timedelta(hours=12)
+SESSION_TOUCH = timedelta(minutes=1)  # how stale the idle timer may get before a write
 LANGUAGES = ("fa", "en")
 SESSION_COOKIE = "screening_session"  # HttpOnly, Secure, SameSite=Lax; see screening.web
 CSRF_HEADER = "X-CSRF-Token"  # unsafe /fhir requests made with a session cookie carry it
@@ -213,7 +215,7 @@ def _throttled(session: Session, username: str, address: str, now: datetime) -> 
 
 
 def session_user(session: Session, token: str) -> tuple[UserAccount, WebSession] | None:
-    """The active user and session of a session cookie, refreshing its idle timer."""
+    """The active user and session of a session cookie (reads only)."""
     row = session.get(WebSession, token_hash(token))
     now = utcnow()
     if row is None or row.expires < now or row.last_seen + SESSION_IDLE < now:
@@ -221,9 +223,38 @@ def session_user(session: Session, token: str) -> tuple[UserAccount, WebSession]
     user = session.get(UserAccount, row.user_id)
     if user is None or not user.active:
         return None
-    if now - row.last_seen > timedelta(minutes=1):
-        row.last_seen = now
     return user, row
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The signed-in user of a request, copied out of the database session."""
+
+    user: UserAccount
+    principal: Principal
+    csrf_token: str
+
+
+def signed_in(sessions: sessionmaker[Session], token: str, address: str | None) -> SignedIn | None:
+    """The user of a session cookie, for the pages and for /fhir alike. The idle timer is
+    refreshed (a write) only when it is a minute old, so most requests only read."""
+    if not token or len(token) > 200:
+        return None
+    with transaction(sessions, write=False) as session:
+        found = session_user(session, token)
+        if found is None:
+            return None
+        user, row = found
+        stale = utcnow() - row.last_seen > SESSION_TOUCH
+        result = SignedIn(user, user_principal(user, address), row.csrf_token)
+    if stale:
+        with transaction(sessions, write=True) as session:
+            session.execute(
+                update(WebSession)
+                .where(WebSession.token_hash == token_hash(token))
+                .values(last_seen=utcnow())
+            )
+    return result
 
 
 def sign_out(session: Session, token: str) -> None:
@@ -231,9 +262,11 @@ def sign_out(session: Session, token: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
 
 
-def csrf_ok(row: WebSession, given: str | None) -> bool:
-    """Whether a form's CSRF token is the session's."""
-    return given is not None and hmac.compare_digest(row.csrf_token, given)
+def csrf_ok(expected: str, given: str | None) -> bool:
+    """Whether a request's CSRF token is the session's."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 # ---------------------------------------------------------------------------- clients

@@ -4,7 +4,6 @@ the checks every page makes (sign-in, role, CSRF)."""
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ParamSpec
@@ -14,8 +13,8 @@ from flask.typing import ResponseReturnValue
 
 from screening.auth.principal import Principal
 from screening.auth.roles import Role
-from screening.auth.service import SESSION_COOKIE, session_user, user_principal
-from screening.boundary import app_state, unit_of_work
+from screening.auth.service import SESSION_COOKIE, csrf_ok, signed_in
+from screening.boundary import app_state
 from screening.web.i18n import LANGUAGES, language_or_none
 from screening.web.security import LANGUAGE_COOKIE, LOGIN_CSRF_COOKIE, login_form_token
 
@@ -47,24 +46,21 @@ def current_visitor() -> Visitor | None:
 
 def _load_visitor() -> Visitor | None:
     """The user of the session cookie (refreshing the session's idle timer), or None."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token or len(token) > 200:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    found = signed_in(app_state().sessions, token, request.remote_addr)
+    if found is None:
         return None
-    with unit_of_work(app_state(), write=True) as session:
-        found = session_user(session, token)
-        if found is None:
-            return None
-        user, row = found
-        return Visitor(
-            user.id,
-            user.username,
-            user.full_name,
-            Role(user.role),
-            user.organization_id,
-            user.language,
-            row.csrf_token,
-            user_principal(user, request.remote_addr),
-        )
+    user = found.user
+    return Visitor(
+        user.id,
+        user.username,
+        user.full_name,
+        Role(user.role),
+        user.organization_id,
+        user.language,
+        found.csrf_token,
+        found.principal,
+    )
 
 
 def page_language() -> str:
@@ -119,5 +115,5 @@ def check_csrf() -> None:
     else:
         visitor = current_visitor()
         expected = visitor.csrf_token if visitor else ""
-    if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
+    if not csrf_ok(expected, given):
         abort(403)
