@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from screening import web
 from screening.auth.roles import Role
 from screening.paths import data_dir
@@ -27,20 +29,38 @@ def catalogue() -> Catalogue:
     return load_catalogue(MESSAGES)
 
 
-def test_catalogues_have_the_same_keys_and_placeholders() -> None:
-    english = json.loads((MESSAGES / "en.json").read_text(encoding="utf-8"))
+def _files(lang: str) -> list[str]:
+    """The names of the catalogue files of one language, with the language taken out."""
+    names = [MESSAGES / f"{lang}.json", *MESSAGES.glob(f"*.{lang}.json")]
+    return sorted(p.name.removesuffix(f"{lang}.json") for p in names)
+
+
+def test_catalogues_have_the_same_files_keys_and_placeholders() -> None:
     for lang in LANGUAGES:
-        other = json.loads((MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
-        assert set(other) == set(english), lang
-        for key, text in other.items():
-            assert set(PLACEHOLDER.findall(text)) == set(PLACEHOLDER.findall(english[key])), key
-            assert text.strip(), key
+        assert _files(lang) == _files("en"), lang
+    for feature in _files("en"):
+        english = json.loads((MESSAGES / f"{feature}en.json").read_text(encoding="utf-8"))
+        for lang in LANGUAGES:
+            other = json.loads((MESSAGES / f"{feature}{lang}.json").read_text(encoding="utf-8"))
+            assert set(other) == set(english), (feature, lang)
+            for key, text in other.items():
+                found = set(PLACEHOLDER.findall(text))
+                assert found == set(PLACEHOLDER.findall(english[key])), key
+                assert text.strip(), key
+
+
+def test_a_key_defined_in_two_catalogues_is_refused(tmp_path: Path) -> None:
+    for lang in LANGUAGES:
+        (tmp_path / f"{lang}.json").write_text('{"a.b": "x"}', encoding="utf-8")
+        (tmp_path / f"feature.{lang}.json").write_text('{"a.b": "y"}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"a\.b"):
+        load_catalogue(tmp_path)
 
 
 def test_every_key_in_the_templates_and_code_exists() -> None:
     keys = catalogue().keys("en")
     sources = [*(data_dir("templates") / "pages").rglob("*.html")]
-    sources += [*Path(web.__file__).parent.glob("*.py")]
+    sources += [*Path(web.__file__).parent.parent.rglob("*.py")]
     for source in sources:
         text = source.read_text(encoding="utf-8")
         used = {k for k in KEY_IN_TEMPLATE.findall(text) if not k.endswith(".")}

@@ -10,14 +10,12 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
-from screening.api.bundles import BundleProcessor
 from screening.api.capability import capability_statement
-from screening.api.guard import Guard, failure
+from screening.api.door import audit_failure, carry_out
 from screening.api.http import parse_request
-from screening.api.interactions import Interactions
-from screening.api.messages import FhirRequest, FhirResponse
+from screening.api.messages import FhirResponse
 from screening.audit.events import Access
-from screening.audit.recorder import record, record_apart
+from screening.audit.recorder import record_apart
 from screening.auth.principal import Kind, Principal
 from screening.auth.service import (
     CSRF_HEADER,
@@ -31,7 +29,6 @@ from screening.fhir.outcome import (
     FhirError,
     Forbidden,
     Issue,
-    MethodNotAllowed,
     Unauthorized,
     operation_outcome,
 )
@@ -78,25 +75,16 @@ def endpoint(path: str) -> Response:
 def _carry_out(
     state: AppState, principal: Principal, path: str
 ) -> tuple[FhirResponse, list[Access]]:
-    """Parse and run the request; writes are audited in their own transaction, the accesses
-    of a read are returned to be audited before the response."""
+    """Parse the HTTP request and carry it out (see `door.carry_out`)."""
     cfg = state.config
     req = parse_request(request, path, cfg.max_body_bytes, cfg.max_json_depth)
-    write = req.method != "GET"
-    with unit_of_work(state, write=write) as session:
-        guard = Guard(principal, session)
-        response = run(Interactions(state.fhir, session, base_url(), guard), req)
-        if write:  # audited in the same transaction as the change
-            record(session, state.fhir.indexer, principal, guard.accesses)
-            return response, []
-    return response, guard.accesses
+    return carry_out(state, principal, req, base_url())
 
 
 def _audit_failure(state: AppState, principal: Principal, status: int, reason: str) -> None:
     """Record a refused or failed request apart from its rolled-back transaction."""
     segments = [s for s in request.path.split("/")[2:] if s]
-    failed = failure(request.method, segments, status, reason)
-    record_apart(state.sessions, state.fhir.indexer, principal, [failed])
+    audit_failure(state, principal, request.method, segments, status, reason)
 
 
 def authenticate(state: AppState) -> Principal:
@@ -124,16 +112,6 @@ def authenticate(state: AppState) -> Principal:
             " an API client (screening client create)"
         )
     return principal
-
-
-def run(api: Interactions, req: FhirRequest) -> FhirResponse:
-    """Run one request: Bundles at the base URL, everything else through Interactions."""
-    if not req.segments:
-        if req.method != "POST":
-            raise MethodNotAllowed(f"{req.method} is not supported on the base URL")
-        processor = BundleProcessor(api, app_state().config.max_bundle_entries)
-        return processor.process(req.payload(), req.prefer_return)
-    return api.handle(req)
 
 
 def _http(response: FhirResponse) -> Response:

@@ -51,11 +51,19 @@ def _numeral(value: Any, lang: str) -> Any:
 
 
 def load_catalogue(folder: Path) -> Catalogue:
-    """Read `<lang>.json` of every language from `folder`."""
-    messages = {}
+    """Read `<lang>.json` and the feature catalogues `<feature>.<lang>.json` of every
+    language from `folder`; a key defined twice is an error."""
+    messages: dict[str, dict[str, str]] = {}
     for lang in LANGUAGES:
-        with (folder / f"{lang}.json").open(encoding="utf-8") as handle:
-            messages[lang] = {str(k): str(v) for k, v in json.load(handle).items()}
+        table: dict[str, str] = {}
+        for path in [folder / f"{lang}.json", *sorted(folder.glob(f"*.{lang}.json"))]:
+            with path.open(encoding="utf-8") as handle:
+                loaded = {str(k): str(v) for k, v in json.load(handle).items()}
+            twice = sorted(set(loaded) & set(table))
+            if twice:
+                raise ValueError(f"{path.name} defines keys defined before: {twice[:5]}")
+            table.update(loaded)
+        messages[lang] = table
     return Catalogue(messages)
 
 
