@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from screening.auth.passwords import MIN_LENGTH
 from screening.auth.roles import Role
+from screening.web.calendar import date_hint, show_date, show_datetime
 from screening.web.i18n import LANGUAGE_NAMES, LANGUAGES, Catalogue, direction, localize_digits
 from screening.web.menu import nav_items
 from screening.web.visitor import current_visitor, page_language
@@ -66,6 +67,9 @@ def page_context() -> dict[str, Any]:
         "min_password": MIN_LENGTH,
         "label": partial(_label, lang),
         "options": partial(_options, lang),
+        "show_date": partial(show_date, lang=lang),
+        "show_datetime": partial(show_datetime, lang=lang),
+        "date_hint": date_hint(lang),
     }
 
 
