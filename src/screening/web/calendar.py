@@ -2,14 +2,16 @@
 on English ones. FHIR dates stay Gregorian; this is for display and entry only. No Flask.
 
 Entry accepts Persian (۰-۹) and Arabic-Indic (٠-٩) digits and `/`, `-` or `.` between the
-parts, year first; a Persian page reads the date as Solar Hijri, an English one as
-Gregorian. FHIR partial dates (a year, a year and month) are shown as far as they go.
+parts, year first; a Persian page reads the date as Solar Hijri (unless the year is 1800
+or later, which only a Gregorian date can be), an English one as Gregorian. FHIR partial dates (a year, a year and month) are shown as far as they go.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jdatetime
 
@@ -30,6 +32,7 @@ JALALI_MONTHS = (
     "بهمن",
     "اسفند",
 )
+GREGORIAN_FROM = 1800  # a year this high on a Persian page is Gregorian (Jalali is ~1400)
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
 
@@ -50,7 +53,7 @@ def parse_date(text: str, lang: str) -> date:
         raise DateEntryError(text)
     year, month, day = (int(part) for part in found.groups())
     try:
-        if lang == "fa":
+        if lang == "fa" and year < GREGORIAN_FROM:
             converted: date = jdatetime.date(year, month, day).togregorian()
             return converted
         return date(year, month, day)
@@ -82,11 +85,14 @@ def show_date(value: str | date | datetime | None, lang: str) -> str:
     if not found:
         return value
     year, month, day = found.groups()
-    if day:
-        return _full(date(int(year), int(month), int(day)), lang)
-    if lang != "fa":
-        return value[:7] if month else year
-    return _partial_jalali(int(year), int(month) if month else None)
+    try:
+        if day:
+            return _full(date(int(year), int(month), int(day)), lang)
+        if lang != "fa":
+            return value[:7] if month else year
+        return _partial_jalali(int(year), int(month) if month else None)
+    except ValueError:  # date-shaped but impossible ('2019-02-30'), or before the Jalali era
+        return value
 
 
 def _full(value: date, lang: str) -> str:
@@ -112,16 +118,33 @@ def _partial_jalali(year: int, month: int | None) -> str:
     return text.translate(PERSIAN_DIGITS)
 
 
-def show_datetime(value: str | datetime | None, lang: str) -> str:
-    """A FHIR dateTime with its time of day (hours and minutes, as recorded)."""
+def show_datetime(value: str | datetime | None, lang: str, zone: str | None = None) -> str:
+    """A FHIR dateTime with its time of day (hours and minutes), in the time zone `zone`
+    when given and the value has an offset (else as recorded)."""
     if value is None or value == "":
         return ""
     text = value.isoformat() if isinstance(value, datetime) else value
+    text = _in_zone(text, zone) if zone else text
     shown = show_date(text, lang)
     if len(text) >= 16 and text[10] == "T":
         clock = text[11:16]
         shown = f"{shown} {clock.translate(PERSIAN_DIGITS) if lang == 'fa' else clock}"
     return shown
+
+
+def _in_zone(text: str, zone: str) -> str:
+    """An instant with an offset as local time of `zone` (other values unchanged)."""
+    if (
+        len(text) < 17
+        or text[10] != "T"
+        or not (text.endswith("Z") or "+" in text[16:] or "-" in text[16:])
+    ):
+        return text
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(ZoneInfo(zone)).isoformat()
+    except (ValueError, ZoneInfoNotFoundError):
+        return text
 
 
 def date_hint(lang: str) -> str:
