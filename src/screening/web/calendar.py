@@ -3,14 +3,14 @@ on English ones. FHIR dates stay Gregorian; this is for display and entry only. 
 
 Entry accepts Persian (۰-۹) and Arabic-Indic (٠-٩) digits and `/`, `-` or `.` between the
 parts, year first; a Persian page reads the date as Solar Hijri (unless the year is 1800
-or later, which only a Gregorian date can be), an English one as Gregorian. FHIR partial dates (a year, a year and month) are shown as far as they go.
+or later, which only a Gregorian date can be), an English one as Gregorian. FHIR partial
+dates (a year, a year and month) are shown as far as they go.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jdatetime
