@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from screening.api.environment import FhirEnvironment
+from screening.api.extract import DEFINITION as EXTRACT_DEFINITION
 from screening.store.query_parse import MODIFIERS, SORTABLE
 
 INTERACTIONS = [
@@ -19,6 +20,20 @@ INTERACTIONS = [
     "search-type",
 ]
 SOFTWARE_VERSION = "0.1.0"
+OPERATIONS = {  # type-level operations beyond $validate
+    "QuestionnaireResponse": [
+        {
+            "name": "extract",
+            "definition": EXTRACT_DEFINITION,
+            "documentation": (
+                "POST a completed QuestionnaireResponse (or Parameters with"
+                " 'questionnaire-response'): 200 with a transaction Bundle that creates the"
+                " response and the Observations and Conditions extracted from it (SDC"
+                " observation-based extraction, derivedFrom the response). Nothing is stored."
+            ),
+        }
+    ],
+}
 
 
 def capability_statement(env: FhirEnvironment, base_url: str, date: str) -> dict[str, Any]:
@@ -83,7 +98,8 @@ def _resource(env: FhirEnvironment, res_type: str, profiles: list[str]) -> dict[
             {
                 "name": "validate",
                 "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-            }
+            },
+            *OPERATIONS.get(res_type, []),
         ],
     }
 

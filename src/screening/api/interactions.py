@@ -11,6 +11,7 @@ import jsonpatch
 from sqlalchemy.orm import Session
 
 from screening.api.environment import FhirEnvironment
+from screening.api.extract import extract_operation
 from screening.api.guard import Guard
 from screening.api.history import history_bundle
 from screening.api.messages import FhirRequest, FhirResponse
@@ -73,6 +74,8 @@ class Interactions:
             return self._only(req, "GET", lambda: self.history(req, res_type, None))
         if len(seg) == 2 and seg[1] == "$validate":
             return self.validate_operation(req, res_type, None)
+        if len(seg) == 2 and seg[1] == "$extract" and res_type == "QuestionnaireResponse":
+            return extract_operation(self, req)
         fhir_id = self._valid_id(seg[1])
         if len(seg) == 3 and seg[2] == "$validate":
             return self.validate_operation(req, res_type, fhir_id)

@@ -7,8 +7,9 @@ ones CONTENT.md lists; where a cut-off is a choice (TUG), it is a parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 TUG_CUTOFF = Decimal("13.5")  # seconds; research cut-off (default)
 TUG_STEADI = Decimal("12")  # seconds; CDC STEADI "at risk of falls"
@@ -41,14 +42,30 @@ class ScoreError(ValueError):
 
 
 @dataclass(frozen=True)
+class Note:
+    """A sentence for the pages: a message key of the screenings catalogue and its values."""
+
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One computed result: value, category code, whether it is flagged, and why."""
+    """One computed result: value, category code, whether it is flagged, and why (in
+    English for records, and as a Note for the pages)."""
 
     instrument: str
     value: Decimal | int | str
     flagged: bool
     reason: str
     category: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the numbers the verdict used
+
+    @property
+    def note(self) -> Note:
+        """The page's sentence: `finding.<instrument>.<category, flagged or ok>`."""
+        state = self.category or ("flagged" if self.flagged else "ok")
+        return Note(f"finding.{self.instrument}.{state}", {"value": self.value, **self.values})
 
 
 def wgss_mobility(answer: str) -> Finding:
@@ -71,7 +88,8 @@ def tug(seconds: Decimal, cutoff: Decimal = TUG_CUTOFF) -> Finding:
     steadi = "" if cutoff == TUG_STEADI else f"; STEADI cut-off {TUG_STEADI} s"
     verdict = "at risk of falls" if risk else "below the fall-risk cut-off"
     reason = f"TUG {seconds} s: {verdict} (cut-off {cutoff} s{steadi})"
-    return Finding("tug", seconds, risk, reason, "fall-risk" if risk else None)
+    values = {"cutoff": cutoff, "steadi": TUG_STEADI}
+    return Finding("tug", seconds, risk, reason, "fall-risk" if risk else None, values)
 
 
 def berg(items: list[int]) -> Finding:
@@ -116,11 +134,13 @@ def chair_stand(count: int, age: int | None, sex: str | None) -> Finding:
     norm = _chair_norm(age, sex)
     if norm is None:
         reason = f"{count} stands in 30 s (no norm for this age or sex)"
-        return Finding("chair-stand", count, False, reason)
+        return Finding("chair-stand", count, False, reason, "no-norm")
     below = count < norm
     verdict = "below average" if below else "average or better"
     reason = f"{count} stands in 30 s: {verdict} for a {sex} aged {age} (below {norm})"
-    return Finding("chair-stand", count, below, reason, "below-average" if below else None)
+    values = {"norm": norm, "age": age, "sex": sex}
+    category = "below-average" if below else None
+    return Finding("chair-stand", count, below, reason, category, values)
 
 
 def _chair_norm(age: int | None, sex: str | None) -> int | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from screening.screenings.scoring import Finding
+from screening.screenings.scoring import Finding, Note
 
 SERVICES = ("prosthetics-orthotics", "physiotherapy", "wheelchair-service", "psychosocial-support")
 SURVIVOR_CAUSES = frozenset({"landmine-erw", "conflict-injury-other"})
@@ -35,49 +35,73 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why a rule fired: in English, and as a Note for the pages."""
+
+    text: str
+    note: Note
+
+
+@dataclass(frozen=True)
 class Suggestion:
     """A service to refer to, with the reasons (one per rule that fired)."""
 
     service: str
-    reasons: tuple[str, ...]
+    why: tuple[Reason, ...]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(r.text for r in self.why)
+
+
+class _Reasons(dict[str, list[Reason]]):
+    """The reasons gathered per service."""
+
+    def add(self, service: str, reason: str | Finding, note: Note | None = None) -> None:
+        if isinstance(reason, Finding):
+            self[service].append(Reason(reason.reason, reason.note))
+        else:
+            self[service].append(Reason(reason, note or Note("suggestion.other")))
 
 
 def suggest(facts: Facts) -> list[Suggestion]:
     """The suggested services in the order of SERVICES, each with its reasons."""
-    reasons: dict[str, list[str]] = {service: [] for service in SERVICES}
+    reasons = _Reasons({service: [] for service in SERVICES})
     by_name = {f.instrument: f for f in facts.findings}
     _limb(facts, reasons)
     for name in ("tug", "berg", "chair-stand"):
         finding = by_name.get(name)
         if finding is not None and finding.flagged:
-            reasons["physiotherapy"].append(finding.reason)
+            reasons.add("physiotherapy", finding)
     walk = by_name.get("walk-10m")
     if walk is not None and walk.flagged:
-        reasons["physiotherapy"].append(walk.reason)
+        reasons.add("physiotherapy", walk)
         if walk.category == "household":
-            reasons["wheelchair-service"].append(walk.reason)
+            reasons.add("wheelchair-service", walk)
     pain = by_name.get("pain")
     if pain is not None and pain.flagged:
-        reasons["physiotherapy"].append(pain.reason)
+        reasons.add("physiotherapy", pain)
     wg = by_name.get("wgss-mobility")
     if wg is not None and wg.value == "cannot-do-at-all":
-        reasons["wheelchair-service"].append(wg.reason)
+        reasons.add("wheelchair-service", wg)
     if "wheelchair" in facts.devices:
-        reasons["wheelchair-service"].append("Uses a wheelchair: assessment, fitting or repair")
+        text = "Uses a wheelchair: assessment, fitting or repair"
+        reasons.add("wheelchair-service", text, Note("suggestion.wheelchair"))
     survivor = sorted(facts.causes & SURVIVOR_CAUSES)
     if survivor:
         text = ", ".join(c.replace("-", " ") for c in survivor)
-        reasons["psychosocial-support"].append(f"Cause of impairment: {text}")
+        note = Note("suggestion.survivor", {"causes": survivor})
+        reasons.add("psychosocial-support", f"Cause of impairment: {text}", note)
     return [Suggestion(s, tuple(r)) for s, r in reasons.items() if r]
 
 
-def _limb(facts: Facts, reasons: dict[str, list[str]]) -> None:
+def _limb(facts: Facts, reasons: _Reasons) -> None:
     """The limb rule: an absent limb without a prosthesis in use, unless potential K0."""
     if not facts.limb_absence or "prosthesis" in facts.devices:
         return
     if facts.prosthetic_potential == "K0":
         return  # K0: no ability or potential to ambulate with a prosthesis
     level = facts.prosthetic_potential or "not assessed"
-    reasons["prosthetics-orthotics"].append(
-        f"Limb absence without a prosthesis in use (prosthetic potential {level})"
-    )
+    text = f"Limb absence without a prosthesis in use (prosthetic potential {level})"
+    note = Note("suggestion.limb", {"potential": facts.prosthetic_potential or ""})
+    reasons.add("prosthetics-orthotics", text, note)

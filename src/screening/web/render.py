@@ -68,9 +68,16 @@ def page_context() -> dict[str, Any]:
         "label": partial(_label, lang),
         "options": partial(_options, lang),
         "show_date": partial(show_date, lang=lang),
-        "show_datetime": partial(show_datetime, lang=lang),
+        "show_datetime": partial(show_datetime, lang=lang, zone=_zone()),
         "date_hint": date_hint(lang),
     }
+
+
+def _zone() -> str:
+    """The time zone of the pages (configured)."""
+    from screening.boundary import app_state
+
+    return app_state().config.timezone
 
 
 def _label(lang: str, prefix: str, code: str) -> str:

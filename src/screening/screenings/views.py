@@ -1,0 +1,351 @@
+"""The screening pages: the form rendered from the field-screening Questionnaire (check
+and see the results, then save), the result page of a stored screening, and the form's
+enableWhen stylesheet."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, abort, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from screening.api.door import perform
+from screening.api.messages import FhirRequest
+from screening.api.views import base_url
+from screening.auth.roles import Role
+from screening.boundary import app_state
+from screening.fhir.outcome import FhirError, NotFound
+from screening.patients.provinces import PROVINCES, sort_key
+from screening.screenings.directory import Place
+from screening.screenings.enable_css import enable_stylesheet
+from screening.screenings.findings import Reading
+from screening.screenings.form_schema import Checked, QuestionnaireForm
+from screening.screenings.questionnaire import Form, Item, Option, form_of
+from screening.screenings.response import answers_of
+from screening.screenings.scoring import Note
+from screening.screenings.service import (
+    FIELD_SCREENING,
+    Screener,
+    Visit,
+    conclusion_errors,
+    draft_response,
+    person_of,
+    reading_of,
+    record_screening,
+)
+from screening.web.calendar import DateEntryError, entry_text, parse_date
+from screening.web.i18n import Message, localize_digits
+from screening.web.pages import signed_in
+from screening.web.render import catalogue, render_page
+from screening.web.visitor import login_required, page_language
+
+bp = Blueprint("screenings", __name__)
+screeners = login_required(roles=[Role.SCREENER, Role.CLINICIAN])
+readers = login_required(roles=[Role.SCREENER, Role.CLINICIAN, Role.CENTRE_STAFF])
+PLACE_FIELDS = ("screening.date", "screening.province", "screening.district", "screening.village")
+CONCLUSION_GROUP = "conclusion"
+
+
+def _form() -> Form:
+    return form_of(app_state().fhir.registry, FIELD_SCREENING)
+
+
+def _fetch(path: str, query: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A read or search through the FHIR door as the signed-in user (audited); 404 when
+    the resource is unknown or out of reach."""
+    req = FhirRequest("GET", path, query=query or [])
+    try:
+        response = perform(app_state(), signed_in().principal, req, base_url())
+    except NotFound:
+        abort(404)
+    except FhirError:
+        abort(403)
+    return response.body or {}
+
+
+@bp.route("/patients/<patient_id>/screenings/new", methods=["GET", "POST"])
+@screeners
+def new(patient_id: str) -> ResponseReturnValue:
+    """The screening form; `action=review` shows the results, `action=save` stores."""
+    patient = _fetch(f"Patient/{_safe_id(patient_id)}")
+    lang = page_language()
+    qform = QuestionnaireForm(_form(), lang)
+    if request.method == "GET":
+        return _page(patient, qform, _initial(patient, lang), Checked(), None)
+    posted = request.form.to_dict(flat=False)
+    if request.form.get("action") == "save":
+        return _save(patient, qform, posted)
+    return _review(patient, qform, posted)
+
+
+def _review(
+    patient: dict[str, Any], qform: QuestionnaireForm, posted: dict[str, list[str]]
+) -> ResponseReturnValue:
+    """Check the instruments (not yet the conclusion) and show what they mean, with the
+    conclusion filled in from the suggestions when the clinician has not chosen yet."""
+    instruments = frozenset(i.link_id for i in qform.form.items if i.link_id != CONCLUSION_GROUP)
+    checked = qform.check(posted, only=instruments)
+    _, place_errors = _place(posted)
+    checked.errors.update(place_errors)
+    reading = None
+    if checked.valid:
+        reading = reading_of(draft_response(qform.form, checked, patient["id"]), person_of(patient))
+        posted = _suggested_conclusion(posted, reading)
+    return _page(patient, qform, posted, checked, reading, status=200 if checked.valid else 400)
+
+
+def _save(
+    patient: dict[str, Any], qform: QuestionnaireForm, posted: dict[str, list[str]]
+) -> ResponseReturnValue:
+    """Check everything; store the screening, or show the form again with the errors."""
+    checked = qform.check(posted)
+    place, place_errors = _place(posted)
+    checked.errors.update(place_errors)
+    reading = None
+    if checked.valid:
+        reading = reading_of(draft_response(qform.form, checked, patient["id"]), person_of(patient))
+        checked.errors.update(conclusion_errors(reading, checked))
+    if not checked.valid or place is None:
+        return _page(patient, qform, posted, checked, reading, status=400)
+    visitor = signed_in()
+    screener = Screener(visitor.principal, visitor.username, visitor.full_name)
+    try:
+        response_id = record_screening(
+            app_state(), base_url(), screener, Visit(patient["id"], *place), qform.form, checked
+        )
+    except FhirError:
+        checked.errors["_"] = Message("screening.error.store")
+        return _page(patient, qform, posted, checked, reading, status=422)
+    return redirect(url_for("screenings.show", response_id=response_id, saved=1), 303)
+
+
+def _place(posted: dict[str, list[str]]) -> tuple[tuple[Place, date] | None, dict[str, Message]]:
+    """The place and day of the screening from the form (not part of the Questionnaire)."""
+
+    def one(name: str) -> str:
+        return (posted.get(name) or [""])[0].strip()[:100]
+
+    errors: dict[str, Message] = {}
+    day: date | None = None
+    try:
+        day = parse_date(one("screening.date"), page_language())
+        if day > date.today():
+            errors["screening.date"] = Message("error.future_date")
+    except DateEntryError:
+        errors["screening.date"] = Message(
+            "error.date" if one("screening.date") else "error.required"
+        )
+    if not one("screening.province"):
+        errors["screening.province"] = Message("error.required")
+    if errors or day is None:
+        return None, errors
+    place = Place(one("screening.province"), one("screening.district"), one("screening.village"))
+    return (place, day), {}
+
+
+def _initial(patient: dict[str, Any], lang: str) -> dict[str, list[str]]:
+    """A new form: today, and the place of the person's home address."""
+    address = (patient.get("address") or [{}])[0]
+    return {
+        "screening.date": [entry_text(date.today(), lang)],
+        "screening.province": [str(address.get("state", ""))],
+        "screening.district": [str(address.get("district", ""))],
+        "screening.village": [str(address.get("city", ""))],
+    }
+
+
+def _suggested_conclusion(posted: dict[str, list[str]], reading: Reading) -> dict[str, list[str]]:
+    """The posted form with the conclusion taken from the suggestions, unless the
+    clinician has already answered it."""
+    if posted.get("conclusion.referral-needed"):
+        return posted
+    filled = dict(posted)
+    services = list(reading.suggested_services)
+    filled["conclusion.referral-needed"] = ["true" if services else "false"]
+    filled["conclusion.service"] = services
+    if services and not posted.get("conclusion.priority"):
+        filled["conclusion.priority"] = ["routine"]
+    return filled
+
+
+def _page(
+    patient: dict[str, Any], qform: QuestionnaireForm, values: dict[str, list[str]],
+    checked: Checked, reading: Reading | None, status: int = 200,
+) -> ResponseReturnValue:  # fmt: skip
+    return render_page(
+        "pages/screenings/form.html",
+        status,
+        patient=patient,
+        qform=qform,
+        values=values,
+        errors=checked.errors,
+        reading=reading,
+        stylesheet=url_for("screenings.stylesheet", lang=qform.lang),
+        used_instances={
+            int(name.rsplit("@", 1)[1])
+            for name, given in values.items()
+            if "@" in name and name.rsplit("@", 1)[1].isdigit() and any(v.strip() for v in given)
+        },
+        provinces=_provinces(qform.lang),
+    )
+
+
+@bp.get("/screenings/<response_id>")
+@readers
+def show(response_id: str) -> ResponseReturnValue:
+    """A stored screening: what it found, the suggestions, the conclusion, the answers and
+    the extracted Observations and Conditions."""
+    response = _fetch(f"QuestionnaireResponse/{_safe_id(response_id)}")
+    patient_ref = str(response.get("subject", {}).get("reference", ""))
+    patient = _fetch(patient_ref) if patient_ref.startswith("Patient/") else {}
+    derived = [("derived-from", f"QuestionnaireResponse/{response['id']}")]
+    observations = _entries(_fetch("Observation", derived))
+    encounter = str(response.get("encounter", {}).get("reference", ""))
+    conditions = _entries(_fetch("Condition", [("encounter", encounter)])) if encounter else []
+    return render_page(
+        "pages/screenings/show.html",
+        response=response,
+        patient=patient,
+        reading=reading_of(response, person_of(patient)),
+        observations=observations,
+        conditions=conditions,
+        form=_form(),
+        saved=request.args.get("saved") == "1",
+    )
+
+
+def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+
+
+@bp.get("/screenings/form-<lang>.css")
+@readers
+def stylesheet(lang: str) -> Response:
+    """The enableWhen rules of the screening form."""
+    if lang not in ("en", "fa"):
+        abort(404)
+    css = enable_stylesheet(QuestionnaireForm(_form(), lang))
+    response = Response(css, mimetype="text/css")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _provinces(lang: str) -> list[tuple[str, str]]:
+    """(stored English name, name in the page's language) of every province."""
+    return [(p.en, p.name(lang)) for p in sorted(PROVINCES, key=lambda p: sort_key(p.name(lang)))]
+
+
+def _safe_id(value: str) -> str:
+    """A FHIR id from the URL, or 404."""
+    if not 1 <= len(value) <= 64 or not all(c.isalnum() or c in "-." for c in value):
+        abort(404)
+    return value
+
+
+# template helpers -----------------------------------------------------------------------
+
+
+@bp.app_template_global()
+def answers(response: dict[str, Any]) -> dict[str, list[Any]]:
+    """The answers of a stored QuestionnaireResponse by linkId."""
+    return answers_of(response)
+
+
+@bp.app_template_global()
+def note_values(note: Note) -> dict[str, str]:
+    """The values of a finding's sentence in the page's language: numbers in its digits,
+    codes as their labels."""
+    lang = page_language()
+    return {name: _shown(value, lang) for name, value in note.values.items()}
+
+
+def _shown(value: Any, lang: str) -> str:
+    if isinstance(value, list | tuple):
+        return (
+            "، ".join(_shown(v, lang) for v in value)
+            if lang == "fa"
+            else ", ".join(_shown(v, lang) for v in value)
+        )
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        return localize_digits(text.replace(".", "٫") if lang == "fa" else text, lang)
+    if value is None:
+        return ""
+    text = str(value)
+    for prefix in ("sex.", "service."):
+        key = prefix + text
+        if key in catalogue().keys(lang):
+            return catalogue().text(lang, key)
+    option = _code_labels().get(text)
+    return option.label(lang) if option else text
+
+
+def _code_labels() -> dict[str, Option]:
+    """The answer options of the form by code (their labels name codes on the pages)."""
+    found: dict[str, Option] = {}
+    for item in _form().by_link_id.values():
+        for option in item.options:
+            found.setdefault(option.key, option)
+    return found
+
+
+@bp.app_template_global()
+def observation_label(observation: dict[str, Any]) -> str:
+    """What an Observation records, named by the form item it was extracted from."""
+    item = _item_of(observation)
+    if item is not None:
+        return item.text(page_language())
+    code = observation.get("code", {})
+    return str(code.get("text") or (code.get("coding") or [{}])[0].get("code", ""))
+
+
+def _item_of(observation: dict[str, Any]) -> Item | None:
+    """The extracted form item whose code the Observation carries."""
+    codes = {
+        (c.get("system"), c.get("code")) for c in observation.get("code", {}).get("coding", [])
+    }
+    for item in _form().by_link_id.values():
+        if item.extract and any((c.get("system"), c.get("code")) in codes for c in item.codes):
+            return item
+    return None
+
+
+@bp.app_template_global()
+def observation_value(observation: dict[str, Any]) -> str:
+    """An Observation's value as the page shows it."""
+    lang = page_language()
+    if "valueQuantity" in observation:
+        quantity = observation["valueQuantity"]
+        number = _shown(Decimal(str(quantity.get("value", 0))), lang)
+        item = _item_of(observation)
+        unit = item.unit_text(lang) if item is not None and item.unit else quantity.get("unit", "")
+        return f"{number} {unit}".strip()
+    if "valueInteger" in observation:
+        return localize_digits(observation["valueInteger"], lang)
+    if "valueCodeableConcept" in observation:
+        concept = observation["valueCodeableConcept"]
+        coding = (concept.get("coding") or [{}])[0]
+        return (
+            _shown(coding.get("code", ""), lang) if coding.get("code") else concept.get("text", "")
+        )
+    return ""
+
+
+@bp.app_template_global()
+def condition_value(condition: dict[str, Any]) -> str:
+    """A limb-absence Condition in words: side and level."""
+    lang = page_language()
+    side = _ext_code(condition, "laterality")
+    level = ((condition.get("bodySite") or [{}])[0].get("coding") or [{}])[0].get("code", "")
+    return " · ".join(_shown(c, lang) for c in (side, level) if c)
+
+
+def _ext_code(resource: dict[str, Any], name: str) -> str:
+    for ext in resource.get("extension", []):
+        if str(ext.get("url", "")).endswith("/" + name):
+            return str(
+                (ext.get("valueCodeableConcept", {}).get("coding") or [{}])[0].get("code", "")
+            )
+    return ""
