@@ -16,7 +16,7 @@ class MenuItem:
     endpoint: str | None = None
 
 
-_PATIENTS = MenuItem("menu.patients", "menu.patients_hint")
+_PATIENTS = MenuItem("menu.patients", "menu.patients_hint", "patients.search")
 _SCREEN = MenuItem("menu.screen", "menu.screen_hint")
 _REFER = MenuItem("menu.refer", "menu.refer_hint")
 _LETTERS = MenuItem("menu.letters", "menu.letters_hint")

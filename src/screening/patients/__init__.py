@@ -1,0 +1,1 @@
+"""Patients: register, edit, find and show screened persons (pages, service, FHIR mapping)."""
