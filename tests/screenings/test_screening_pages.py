@@ -312,3 +312,42 @@ def test_saving_and_viewing_are_audited(
     assert len(creates) == 1 + 1 + 4 + 1  # Encounter, response, observations, condition
     reads = [e for e in mine if e["subtype"][0]["code"] in ("read", "search-type")]
     assert reads  # the form read the patient; the result page read the screening
+
+
+def _comparable(resource: dict[str, Any]) -> str:
+    """A resource without what differs between two copies: ids, versions, references to
+    the response (each copy points at its own)."""
+    kept = {k: v for k, v in resource.items() if k not in ("id", "meta", "derivedFrom", "evidence")}
+    return json.dumps(kept, sort_keys=True)
+
+
+def test_the_form_and_a_transaction_bundle_give_the_same_resources(
+    web_app: Flask, signed_in: SignIn, patient_id: str
+) -> None:
+    """A screening entered in the form and the same answers sent by another system
+    ($extract, then the Bundle it answers POSTed as a transaction) are the same records."""
+    person, _ = signed_in("clinician")
+    person.get(f"/patients/{patient_id}/screenings/new")
+    assert post(person, patient_id, answers(**CONCLUSION), "save").status_code == 303
+    (by_form,) = search(web_app, "QuestionnaireResponse")
+    observations = search(web_app, "Observation")
+    conditions = search(web_app, "Condition")
+    sent = {k: v for k, v in by_form.items() if k not in ("id", "meta")}
+    token = api_token(web_app)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR_JSON}
+    client = web_app.test_client()
+    extracted = client.post("/fhir/QuestionnaireResponse/$extract", json=sent, headers=headers)
+    assert extracted.status_code == 200, extracted.json
+    stored = client.post("/fhir", json=extracted.json, headers=headers)
+    assert stored.status_code == 200, stored.json
+    (by_bundle,) = [r for r in search(web_app, "QuestionnaireResponse") if r["id"] != by_form["id"]]
+    assert _comparable(by_bundle) == _comparable(by_form)
+    again = [o for o in search(web_app, "Observation") if o not in observations]
+    assert sorted(map(_comparable, again)) == sorted(map(_comparable, observations))
+    assert len(again) == len(observations) == 4
+    for observation in again:
+        assert observation["derivedFrom"] == [
+            {"reference": f"QuestionnaireResponse/{by_bundle['id']}"}
+        ]
+    more = [c for c in search(web_app, "Condition") if c not in conditions]
+    assert sorted(map(_comparable, more)) == sorted(map(_comparable, conditions))

@@ -52,8 +52,7 @@ def metadata() -> Response:
     return _http(FhirResponse(200, statement))
 
 
-@bp.route("", defaults={"path": ""}, methods=METHODS)
-@bp.route("/", defaults={"path": ""}, methods=METHODS)
+@bp.route("", defaults={"path": ""}, methods=METHODS, strict_slashes=False)
 @bp.route("/<path:path>", methods=METHODS)
 def endpoint(path: str) -> Response:
     """Every other FHIR interaction."""
