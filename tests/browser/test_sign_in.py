@@ -66,7 +66,7 @@ def test_a_screener_signs_in_switches_to_persian_and_signs_out(
     assert html_attributes(page) == ("en", "ltr")
     assert page.locator("h1").inner_text() == "Welcome, Sara Karimi"
     assert page.locator(".account .badge").inner_text() == "Screener"
-    assert page.get_by_text("Find or register a patient").is_visible()
+    assert page.locator(".tile-title", has_text="Find or register a patient").is_visible()
     shoot(page, "home-en")
 
     switch = page.locator(".account form button[lang=fa]")
@@ -77,7 +77,7 @@ def test_a_screener_signs_in_switches_to_persian_and_signs_out(
     assert html_attributes(page) == ("fa", "rtl")
     assert page.locator("h1").inner_text() == "Sara Karimi، خوش آمدید"
     assert page.locator(".account .badge").inner_text() == "غربالگر"
-    assert page.get_by_text("یافتن یا ثبت بیمار").is_visible()
+    assert page.locator(".tile-title", has_text="یافتن یا ثبت بیمار").is_visible()
     assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
     shoot(page, "home-fa")
 

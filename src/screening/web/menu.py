@@ -17,7 +17,7 @@ class MenuItem:
 
 
 _PATIENTS = MenuItem("menu.patients", "menu.patients_hint", "patients.search")
-_SCREEN = MenuItem("menu.screen", "menu.screen_hint")
+_SCREEN = MenuItem("menu.screen", "menu.screen_hint", "patients.search")  # screen a person found
 _REFER = MenuItem("menu.refer", "menu.refer_hint")
 _LETTERS = MenuItem("menu.letters", "menu.letters_hint")
 MENU: dict[Role, tuple[MenuItem, ...]] = {
@@ -38,5 +38,9 @@ def menu(role: Role) -> tuple[MenuItem, ...]:
 
 
 def nav_items(role: Role) -> list[MenuItem]:
-    """The navigation links of the role: the items that have a page."""
-    return [item for item in MENU[role] if item.endpoint]
+    """The navigation links of the role: the items that have a page (one link per page)."""
+    found: dict[str, MenuItem] = {}
+    for item in MENU[role]:
+        if item.endpoint and item.endpoint not in found:
+            found[item.endpoint] = item
+    return list(found.values())
