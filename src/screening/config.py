@@ -23,6 +23,7 @@ class Config:
     max_page_size: int = 500
     search_cache_minutes: int = 60
     cookie_secure: bool = True  # session cookies only over HTTPS (tests over http turn it off)
+    tug_cutoff: str = "13.5"  # seconds from which TUG flags a fall risk (CDC STEADI: "12")
     timezone: str = "Asia/Kabul"  # times on pages and letters (stored times stay UTC)
     testing: bool = False
 

@@ -351,3 +351,17 @@ def test_the_form_and_a_transaction_bundle_give_the_same_resources(
         ]
     more = [c for c in search(web_app, "Condition") if c not in conditions]
     assert sorted(map(_comparable, more)) == sorted(map(_comparable, conditions))
+
+
+def test_the_tug_cut_off_is_configurable(
+    web_app: Flask, signed_in: SignIn, patient_id: str
+) -> None:
+    state = web_app.extensions["screening"]
+    state.config = state.config.with_overrides(tug_cutoff="12")
+    person, _ = signed_in("clinician")
+    person.get(f"/patients/{patient_id}/screenings/new")
+    page = text_of(post(person, patient_id, answers(**{"tug.seconds": "12.5"}), "review"))
+    assert "12.5 s: at risk of falls (cut-off 12 s" in page
+    state.config = state.config.with_overrides(tug_cutoff="13.5")
+    page = text_of(post(person, patient_id, answers(**{"tug.seconds": "12.5"}), "review"))
+    assert "12.5 s: below the fall-risk cut-off of 13.5 s" in page

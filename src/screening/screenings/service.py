@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from screening.api.door import perform
@@ -70,9 +71,9 @@ def draft_response(form: Form, checked: Checked, patient_id: str) -> dict[str, A
     return complete(form, response)
 
 
-def reading_of(response: dict[str, Any], person: Person) -> Reading:
+def reading_of(response: dict[str, Any], person: Person, tug_cutoff: Decimal) -> Reading:
     """What the answers mean (findings and suggested services)."""
-    return read_screening(response, person)
+    return read_screening(response, person, tug_cutoff)
 
 
 def record_screening(

@@ -48,6 +48,11 @@ PLACE_FIELDS = ("screening.date", "screening.province", "screening.district", "s
 CONCLUSION_GROUP = "conclusion"
 
 
+def _tug_cutoff() -> Decimal:
+    """The configured TUG fall-risk cut-off in seconds."""
+    return Decimal(app_state().config.tug_cutoff)
+
+
 def _form() -> Form:
     return form_of(app_state().fhir.registry, FIELD_SCREENING)
 
@@ -91,7 +96,9 @@ def _review(
     checked.errors.update(place_errors)
     reading = None
     if checked.valid:
-        reading = reading_of(draft_response(qform.form, checked, patient["id"]), person_of(patient))
+        reading = reading_of(
+            draft_response(qform.form, checked, patient["id"]), person_of(patient), _tug_cutoff()
+        )
         posted = _suggested_conclusion(posted, reading)
     return _page(patient, qform, posted, checked, reading, status=200 if checked.valid else 400)
 
@@ -105,7 +112,9 @@ def _save(
     checked.errors.update(place_errors)
     reading = None
     if checked.valid:
-        reading = reading_of(draft_response(qform.form, checked, patient["id"]), person_of(patient))
+        reading = reading_of(
+            draft_response(qform.form, checked, patient["id"]), person_of(patient), _tug_cutoff()
+        )
         checked.errors.update(conclusion_errors(reading, checked))
     if not checked.valid or place is None:
         return _page(patient, qform, posted, checked, reading, status=400)
@@ -208,7 +217,7 @@ def show(response_id: str) -> ResponseReturnValue:
         "pages/screenings/show.html",
         response=response,
         patient=patient,
-        reading=reading_of(response, person_of(patient)),
+        reading=reading_of(response, person_of(patient), _tug_cutoff()),
         observations=observations,
         conditions=conditions,
         form=_form(),
