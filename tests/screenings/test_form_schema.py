@@ -4,6 +4,7 @@ and what the answers mean (findings and suggestions)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -152,7 +153,13 @@ def test_dates_in_the_page_calendar_and_not_in_the_future() -> None:
     limb["limb-absence__limb__date_AT_1"] = "1499/01/01"
     assert check("fa", **limb).errors["limb-absence.limb.date@1"].key == "error.future_date"
     limb["limb-absence__limb__date_AT_1"] = "1398/13/01"
-    assert check("fa", **limb).errors["limb-absence.limb.date@1"].key == "error.date"
+    assert check("fa", **limb).errors["limb-absence.limb.date@1"].key == "error.date_or_year"
+    limb["limb-absence__limb__date_AT_1"] = "۱۳۹۸"  # the year alone is enough
+    assert check("fa", **limb).answers["limb-absence.limb.date@1"] == ["2019"]
+    limb["limb-absence__limb__date_AT_1"] = "2019"
+    assert check("en", **limb).answers["limb-absence.limb.date@1"] == ["2019"]
+    response = response_of(check("en", **limb))
+    assert '"valueDate": "2019"' in json.dumps(response)
 
 
 def test_a_checked_form_makes_a_valid_response_with_calculated_totals() -> None:

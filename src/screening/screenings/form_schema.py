@@ -20,7 +20,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from screening.screenings.questionnaire import EnableWhen, Form, Item
-from screening.web.calendar import DateEntryError, latin_digits, parse_date
+from screening.web.calendar import (
+    DateEntryError,
+    date_hint,
+    latin_digits,
+    parse_date,
+    parse_year,
+)
 from screening.web.i18n import Message
 
 GROUP_SLOTS = 4  # instances offered for a repeating group (four limbs at most)
@@ -95,11 +101,17 @@ class _CalendarDate(fields.Field):  # type: ignore[type-arg]
         super().__init__()
         self.lang = lang
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date | str:
+        """A whole date, or a year alone (a FHIR partial date, e.g. the year of an injury)."""
         try:
+            if len(latin_digits(str(value)).strip()) == 4:
+                year = parse_year(str(value), self.lang)
+                if year > date.today().year:
+                    raise ValidationError("error.future_date")
+                return str(year)
             entered = parse_date(str(value), self.lang)
         except DateEntryError as error:
-            raise ValidationError("error.date") from error
+            raise ValidationError("error.date_or_year") from error
         if entered > date.today():
             raise ValidationError("error.future_date")
         return entered
@@ -270,6 +282,7 @@ class QuestionnaireForm:
                 "max": _plain(item.max_value),
                 "n": item.max_decimals or 0,
                 "limit": item.max_length or MAX_TEXT,
+                "example": date_hint(self.lang),
             }
         return Message(key, values)
 

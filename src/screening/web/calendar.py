@@ -61,6 +61,20 @@ def parse_date(text: str, lang: str) -> date:
         raise DateEntryError(text) from error
 
 
+def parse_year(text: str, lang: str) -> int:
+    """A year typed alone: Solar Hijri on Persian pages (given as the Gregorian year in
+    which its first nine months fall, Jalali + 621), Gregorian on English ones."""
+    digits = latin_digits(text.strip())
+    if not re.fullmatch(r"\d{4}", digits):
+        raise DateEntryError(text)
+    year = int(digits)
+    if lang == "fa" and year < GREGORIAN_FROM:
+        year += 621
+    if not 1900 <= year <= 2200:
+        raise DateEntryError(text)
+    return year
+
+
 def entry_text(value: date | None, lang: str) -> str:
     """A date as the page's date field shows it for editing (YYYY/MM/DD Solar Hijri with
     Persian digits, or ISO Gregorian)."""
