@@ -1,4 +1,4 @@
-"""The `screening` command: serve, db, user, client, validate, ig."""
+"""The `screening` command: serve, db, user, client, validate, ig, demo."""
 
 from __future__ import annotations
 
@@ -111,7 +111,39 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="only report files that are out of date (exit 1)"
     )
     snapshots.set_defaults(handler=_ig_snapshots)
+
+    demo = commands.add_parser("demo", help="load a fictional demo data set (idempotent)")
+    demo.add_argument(
+        "--password", help="password of the demo accounts (default: read from standard input)"
+    )
+    demo.set_defaults(handler=_demo)
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import getpass
+
+    from screening.auth.principal import operator
+    from screening.boundary import AppState
+    from screening.referrals.demo import USERS, DemoError, load_demo
+
+    password = args.password or sys.stdin.readline().rstrip("\n")
+    config = Config.from_env()
+    state = AppState.build(config)
+    try:
+        loaded = load_demo(
+            state, operator(getpass.getuser()), config.base_url or "http://localhost/fhir", password
+        )
+    except DemoError as error:
+        print(f"screening demo: {error}", file=sys.stderr)
+        return 2
+    finally:
+        state.engine.dispose()
+    for username, role, _, centre in USERS:
+        state_text = "created" if username in loaded.users else "already there, unchanged"
+        print(f"user {username}\t{role.value}{f' centre={centre}' if centre else ''}\t{state_text}")
+    print("The new accounts' password is the one given with --password or on standard input.")
+    return 0
 
 
 def _user_create(args: argparse.Namespace) -> int:

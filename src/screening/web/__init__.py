@@ -13,17 +13,18 @@ from screening.web.render import MESSAGES, http_error_page, internal_error_page,
 from screening.web.security import add_security_headers, set_language_cookie
 from screening.web.visitor import check_csrf, current_visitor
 
-PAGE_BLUEPRINTS = frozenset({"pages", "admin", "audit", "screenings", "patients"})
+PAGE_BLUEPRINTS = frozenset({"pages", "admin", "audit", "screenings", "patients", "directory"})
 
 
 def init_app(app: Flask) -> None:
     """Register the page blueprints and the hooks of every request."""
     from screening.patients import views as patients
+    from screening.referrals import directory_views as directory
     from screening.screenings import views as screenings
     from screening.web import admin, audit_views, pages
 
     app.extensions[MESSAGES] = load_catalogue(data_dir("templates") / "messages")
-    for blueprint in (pages.bp, admin.bp, audit_views.bp, screenings.bp, patients.bp):
+    for blueprint in (pages.bp, admin.bp, audit_views.bp, screenings.bp, patients.bp, directory.bp):
         app.register_blueprint(blueprint)
     app.before_request(_before_page)
     app.after_request(_after_request)

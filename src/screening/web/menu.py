@@ -27,6 +27,7 @@ MENU: dict[Role, tuple[MenuItem, ...]] = {
     Role.ADMINISTRATOR: (
         MenuItem("menu.users", "menu.users_hint", "admin.users"),
         MenuItem("menu.clients", "menu.clients_hint", "admin.clients"),
+        MenuItem("directory.menu", "directory.menu_hint", "directory.centres"),
     ),
     Role.AUDITOR: (MenuItem("menu.audit", "menu.audit_hint", "audit.events"),),
 }

@@ -1,0 +1,1 @@
+"""Referrals to rehabilitation centres: the centre directory, and the demo data set."""

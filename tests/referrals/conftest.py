@@ -1,0 +1,10 @@
+"""The page fixtures of tests/web (signed-in browsers, users, the audit trail)."""
+
+from web.conftest import (  # noqa: F401  (fixtures)
+    audit_events,
+    browser,
+    cheap_password_hashing,
+    make_user,
+    signed_in,
+    web_app,
+)

@@ -1,0 +1,112 @@
+"""`screening demo`: a directory of 44 centres in every province, one account of every
+role, 12 persons and 5 screenings, loaded through the FHIR door; a second run adds
+nothing; a weak password is refused before anything is loaded."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from screening import cli
+from screening.auth.service import list_users
+from screening.boundary import AppState, unit_of_work
+from screening.config import Config
+from screening.migrate import upgrade
+from screening.referrals.demo import PEOPLE, SCREENINGS, USERS, demo_centres
+from screening.referrals.directory import Directory
+from screening.store.seed import seed_database
+
+PASSWORD = "a long demo secret 42"
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite database named by SCREENING_DATABASE_URL."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    upgrade(url)
+    seed_database(url)
+    monkeypatch.setenv("SCREENING_DATABASE_URL", url)
+    return url
+
+
+def count(state: AppState, res_type: str) -> int:
+    """How many resources of a type are stored (as the command line sees them)."""
+    from screening.api.door import perform
+    from screening.api.messages import FhirRequest
+    from screening.auth.principal import operator
+
+    req = FhirRequest("GET", res_type, query=[("_summary", "count")])
+    return int((perform(state, operator("t"), req, "http://t/fhir").body or {})["total"])
+
+
+def test_the_demo_data_set_is_realistic() -> None:
+    centres = demo_centres()
+    assert len(centres) >= 36
+    assert len({c.province for c in centres}) >= 20
+    assert len({c.code for c in centres}) == len(centres)
+    assert all(c.name_fa and c.name_en and c.services and c.latitude for c in centres)
+    assert 10 <= len(PEOPLE) <= 20
+    assert all(p.given_fa and p.given_latn and p.case_code for p in PEOPLE)
+
+
+def test_demo_twice_loads_once(
+    database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for username, *_ in USERS:
+        assert f"user {username}" in out
+    assert "--password" in out and PASSWORD not in out
+    assert "Referrals: none" in out
+
+    state = AppState.build(Config.from_env())
+    try:
+        before = {
+            t: count(state, t)
+            for t in (
+                "Organization",
+                "Location",
+                "HealthcareService",
+                "Patient",
+                "QuestionnaireResponse",
+                "Observation",
+            )
+        }
+        assert before["Organization"] == len(demo_centres())
+        assert before["Location"] == len(demo_centres()) + len(SCREENINGS)  # + screening places
+        assert before["Patient"] == len(PEOPLE)
+        assert before["QuestionnaireResponse"] == len(SCREENINGS)
+        assert before["Observation"] > 0
+        with unit_of_work(state, write=False) as session:
+            roles = {u.username: u.role for u in list_users(session)}
+        assert roles == {u: r.value for u, r, *_ in USERS}
+
+        assert cli.main(["demo", "--password", PASSWORD]) == 0
+        assert "Centres added: 0" in capsys.readouterr().out
+        after = {t: count(state, t) for t in before}
+        assert after == before
+
+        from functools import partial
+
+        from screening.api.door import perform
+        from screening.auth.principal import operator
+
+        directory = Directory(partial(perform, state, operator("t"), base_url="http://t/fhir"))
+        suggested = directory.suggest("AF-HER", "prosthetics-orthotics")
+        assert suggested[0].fhir_id == "her-01"
+        assert suggested[1].values.province != "AF-HER"
+    finally:
+        state.engine.dispose()
+
+
+def test_a_weak_password_loads_nothing(database: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--password", "short"]) == 2
+    assert "screening demo:" in capsys.readouterr().err
+    state = AppState.build(Config.from_env())
+    try:
+        assert count(state, "Organization") == 0
+    finally:
+        state.engine.dispose()
