@@ -27,6 +27,7 @@ from screening.fhir.outcome import (
     Unprocessable,
     operation_outcome,
 )
+from screening.referrals.enforce import ReferralRules
 from screening.store.clock import to_instant, utcnow
 from screening.store.query_parse import QueryParser, SearchQuery
 from screening.store.resources import ResourceStore, Stored
@@ -55,6 +56,7 @@ class Interactions:
             env.config.search_cache_minutes,
             guard.visibility,
         )
+        self.referrals = ReferralRules(self.store, guard, self.validate)
 
     # routing -------------------------------------------------------------------------
 
@@ -301,6 +303,7 @@ class Interactions:
         self.guard.check_shares(res_type, fhir_id or "", resource)
         stored = self.store.create(resource, fhir_id)
         self._written("create", stored)
+        self.referrals.after_write(None, stored)
         return self._resource_response(201, stored, req.prefer_return, location=True)
 
     def _written(self, interaction: str, stored: Stored) -> None:
@@ -315,7 +318,8 @@ class Interactions:
 
     def update(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
         self.guard.require("u", res_type)
-        if self.store.current(res_type, fhir_id) is None:
+        old = self.store.current(res_type, fhir_id)
+        if old is None:
             if self.guard.centre_bound:  # no update-as-create: ids would tell what exists
                 raise NotFound(f"{res_type}/{fhir_id} is not known")
             self.guard.require("c", res_type)
@@ -331,6 +335,7 @@ class Interactions:
         self.guard.check_shares(res_type, fhir_id, resource)
         stored, created = self.store.update(resource, fhir_id, _etag_version(req.if_match))
         self._written("create" if created else "update", stored)
+        self.referrals.after_write(old, stored)
         return self._resource_response(
             201 if created else 200, stored, req.prefer_return, location=created
         )
@@ -376,6 +381,7 @@ class Interactions:
         self.guard.check_shares(res_type, fhir_id, resource)
         stored, _ = self.store.update(resource, fhir_id, _etag_version(req.if_match), "PATCH")
         self._written("patch", stored)
+        self.referrals.after_write(current, stored)
         return self._resource_response(200, stored, req.prefer_return)
 
     def delete(self, req: FhirRequest, res_type: str, fhir_id: str) -> FhirResponse:
