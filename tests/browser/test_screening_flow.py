@@ -405,7 +405,7 @@ def test_a_screener_screens_a_new_patient_in_persian(
     assert "۷ از ۱۰" in text
     assert "فقدان اندام بدون استفاده از پروتز" in text
     services = results.locator(".suggestions > li > strong").all_inner_texts()
-    assert services == ["پروتز و ارتز", "فیزیوتراپی", "حمایت روانی‌اجتماعی"]
+    assert services == ["پروتز و ارتز", "فیزیوتراپی", "حمایت روانی-اجتماعی"]
     assert not LATIN_DIGITS.search(text)  # numbers in Persian digits
     # the answers are kept as typed, and the conclusion starts from the suggestions
     assert tug_time.input_value() == "۱۸٫۴"
