@@ -8,19 +8,17 @@ refusal of the door is 403; form problems are shown next to their fields.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from screening.api.door import perform
 from screening.api.views import base_url
 from screening.auth.roles import Role
 from screening.boundary import app_state
-from screening.fhir.outcome import FhirError, Forbidden, Gone, NotFound, Unprocessable
+from screening.fhir.outcome import FhirError, Unprocessable
 from screening.patients.history import Labels, load_history
 from screening.patients.provinces import province_options
 from screening.patients.resource import RELATIONSHIPS, SEXES, values_of
@@ -43,6 +41,7 @@ from screening.store.clock import utcnow
 from screening.web.forms import FormErrors
 from screening.web.i18n import Message
 from screening.web.pages import signed_in
+from screening.web.refusals import checked_id, refusals
 from screening.web.render import render_page
 from screening.web.visitor import login_required, page_language
 
@@ -52,7 +51,6 @@ READERS = (*WRITERS, Role.CENTRE_STAFF)
 readers = login_required(roles=READERS)
 writers = login_required(roles=WRITERS)
 NOTICES = frozenset({"created", "updated"})
-SAFE_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 SNAPSHOT = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
 # where the error summary links to, for fields whose first control is not `f-<name>`
 ANCHORS = {"sex": "f-sex-male"}
@@ -66,24 +64,6 @@ def _patients() -> Patients:
 def _send() -> partial[Any]:
     """The FHIR door bound to the signed-in user and this server's base URL."""
     return partial(perform, app_state(), signed_in().principal, base_url=base_url())
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Unknown, deleted or hidden people as 404; refusals as 403."""
-    try:
-        yield
-    except (NotFound, Gone):
-        abort(404)
-    except Forbidden:
-        abort(403)
-
-
-def _checked_id(patient_id: str) -> str:
-    """A well-formed resource id, or 404."""
-    if not SAFE_ID.match(patient_id):
-        abort(404)
-    return patient_id
 
 
 def _notice() -> Message | None:
@@ -155,7 +135,7 @@ def create() -> ResponseReturnValue:
     if posted.values is None:
         return _form_page(400, kept_values(request.form), posted.errors)
     try:
-        with _refusals():
+        with refusals():
             new_id = _patients().register(posted.values, confirmed=posted.confirmed)
     except CaseCodeTaken:
         return _form_page(409, kept_values(request.form), _taken())
@@ -216,8 +196,8 @@ def _form_page(
 @writers
 def edit(patient_id: str) -> ResponseReturnValue:
     """The edit form, filled in from the current version."""
-    with _refusals():
-        record = _patients().read(_checked_id(patient_id))
+    with refusals():
+        record = _patients().read(checked_id(patient_id))
     shown = form_values(values_of(record.resource, utcnow().date()), page_language())
     return _form_page(200, {**shown, "version": str(record.version)}, {}, patient_id=patient_id)
 
@@ -226,14 +206,14 @@ def edit(patient_id: str) -> ResponseReturnValue:
 @writers
 def update(patient_id: str) -> ResponseReturnValue:
     """Store the changes over the version the form was loaded from."""
-    _checked_id(patient_id)
+    checked_id(patient_id)
     posted = _posted()
     kept = kept_values(request.form)
     if posted.values is None or posted.version is None:
         errors = posted.errors or {"_": Message("error.invalid")}
         return _form_page(400, kept, errors, patient_id=patient_id)
     try:
-        with _refusals():
+        with refusals():
             _patients().update(patient_id, posted.version, posted.values)
     except CaseCodeTaken:
         return _form_page(409, kept, _taken(), patient_id=patient_id)
@@ -253,8 +233,8 @@ def view(patient_id: str) -> ResponseReturnValue:
     """A person's details, guardian, screenings and referrals."""
     service = _patients()
     labels = Labels(app_state().fhir.registry, page_language())
-    with _refusals():
-        record = service.read(_checked_id(patient_id))
+    with refusals():
+        record = service.read(checked_id(patient_id))
         history = load_history(service.send, patient_id, labels)
     return render_page(
         "pages/patients/view.html",

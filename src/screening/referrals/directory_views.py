@@ -5,19 +5,16 @@ else too). Views parse, call the directory service as the signed-in user and ren
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 
-from flask import Blueprint, Response, abort, redirect, request, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from screening.api.door import perform
 from screening.api.views import base_url
 from screening.auth.roles import Role
 from screening.boundary import app_state
-from screening.fhir.outcome import Forbidden, Gone, NotFound, Unprocessable
+from screening.fhir.outcome import Unprocessable
 from screening.patients.provinces import province_options
 from screening.referrals.directory import (
     DAYS,
@@ -37,13 +34,13 @@ from screening.referrals.directory_schemas import (
 from screening.web.forms import FormErrors
 from screening.web.i18n import Message
 from screening.web.pages import signed_in
+from screening.web.refusals import checked_id, refusals
 from screening.web.render import render_page
 from screening.web.visitor import login_required, page_language
 
 bp = Blueprint("directory", __name__, url_prefix="/directory")
 readers = login_required(roles=tuple(Role))
 administrators = login_required(roles=(Role.ADMINISTRATOR,))
-SAFE_ID = re.compile(r"^[a-z0-9\-.]{1,64}$")
 NOTICES = frozenset({"created", "updated"})
 
 
@@ -52,30 +49,12 @@ def _directory() -> Directory:
     return Directory(partial(perform, app_state(), signed_in().principal, base_url=base_url()))
 
 
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Unknown centres as 404; refusals of the door as 403."""
-    try:
-        yield
-    except (NotFound, Gone):
-        abort(404)
-    except Forbidden:
-        abort(403)
-
-
-def _checked_id(centre_id: str) -> str:
-    """A well-formed centre id, or 404."""
-    if not SAFE_ID.match(centre_id):
-        abort(404)
-    return centre_id
-
-
 @bp.get("")
 @readers
 def centres() -> ResponseReturnValue:
     """The centres, filtered by province and service."""
     province, service = filters(request.args)
-    with _refusals():
+    with refusals():
         found = _directory().centres(province, service)
     done = request.args.get("done", "")
     return render_page(
@@ -107,7 +86,7 @@ def create() -> ResponseReturnValue:
     if posted.values is None:
         return _form_page(400, kept, posted.errors)
     try:
-        with _refusals():
+        with refusals():
             _directory().create(posted.values)
     except CentreCodeTaken:
         return _form_page(409, kept, {"code": Message("directory.error.code_taken")})
@@ -120,8 +99,8 @@ def create() -> ResponseReturnValue:
 @administrators
 def edit(centre_id: str) -> ResponseReturnValue:
     """The edit form, filled in from the stored centre."""
-    with _refusals():
-        centre = _directory().read(_checked_id(centre_id))
+    with refusals():
+        centre = _directory().read(checked_id(centre_id))
     shown = {**form_values(centre.values), "version": str(centre.version)}
     return _form_page(200, shown, {}, centre_id=centre_id)
 
@@ -130,14 +109,14 @@ def edit(centre_id: str) -> ResponseReturnValue:
 @administrators
 def update(centre_id: str) -> ResponseReturnValue:
     """Store the changes over the version the form was loaded from."""
-    _checked_id(centre_id)
+    checked_id(centre_id)
     posted = read_form(form_data(request.form))
     kept = kept_values(request.form)
     if posted.values is None or posted.version is None:
         errors = posted.errors or {"_": Message("error.invalid")}
         return _form_page(400, kept, errors, centre_id=centre_id)
     try:
-        with _refusals():
+        with refusals():
             _directory().update(centre_id, posted.version, posted.values)
     except EditConflict:
         return _form_page(409, kept, {}, centre_id=centre_id, conflict=True)

@@ -38,6 +38,7 @@ from screening.screenings.service import (
 from screening.web.calendar import DateEntryError, entry_text, parse_date
 from screening.web.i18n import Message, localize_digits
 from screening.web.pages import signed_in
+from screening.web.refusals import checked_id
 from screening.web.render import catalogue, render_page
 from screening.web.visitor import login_required, page_language
 
@@ -74,7 +75,7 @@ def _fetch(path: str, query: list[tuple[str, str]] | None = None) -> dict[str, A
 @screeners
 def new(patient_id: str) -> ResponseReturnValue:
     """The screening form; `action=review` shows the results, `action=save` stores."""
-    patient = _fetch(f"Patient/{_safe_id(patient_id)}")
+    patient = _fetch(f"Patient/{checked_id(patient_id)}")
     lang = page_language()
     qform = QuestionnaireForm(_form(), lang)
     if request.method == "GET":
@@ -206,7 +207,7 @@ def _page(
 def show(response_id: str) -> ResponseReturnValue:
     """A stored screening: what it found, the suggestions, the conclusion, the answers and
     the extracted Observations and Conditions."""
-    response = _fetch(f"QuestionnaireResponse/{_safe_id(response_id)}")
+    response = _fetch(f"QuestionnaireResponse/{checked_id(response_id)}")
     patient_ref = str(response.get("subject", {}).get("reference", ""))
     patient = _fetch(patient_ref) if patient_ref.startswith("Patient/") else {}
     derived = [("derived-from", f"QuestionnaireResponse/{response['id']}")]
@@ -244,13 +245,6 @@ def stylesheet(lang: str) -> Response:
 def _provinces(lang: str) -> list[tuple[str, str]]:
     """(stored English name, name in the page's language) of every province."""
     return [(p.en, p.name(lang)) for p in sorted(PROVINCES, key=lambda p: sort_key(p.name(lang)))]
-
-
-def _safe_id(value: str) -> str:
-    """A FHIR id from the URL, or 404."""
-    if not 1 <= len(value) <= 64 or not all(c.isalnum() or c in "-." for c in value):
-        abort(404)
-    return value
 
 
 # template helpers -----------------------------------------------------------------------
