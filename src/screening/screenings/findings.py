@@ -56,13 +56,7 @@ def _tug(a: Answers, person: Person, cutoff: Decimal) -> Finding | None:
 
 def _berg(a: Answers, person: Person, cutoff: Decimal) -> Finding | None:
     total = _first(a, "berg.total")
-    if total is None:
-        return None
-    risk = int(total) < scoring.BERG_CUTOFF
-    verdict = "increased fall risk" if risk else "no increased fall risk"
-    reason = f"Berg {total}/56: {verdict} (below {scoring.BERG_CUTOFF})"
-    category = "fall-risk" if risk else None
-    return Finding("berg", int(total), risk, reason, category, {"cutoff": scoring.BERG_CUTOFF})
+    return scoring.berg_total(int(total)) if total is not None else None
 
 
 def _walk10m(a: Answers, person: Person, cutoff: Decimal) -> Finding | None:
@@ -84,12 +78,7 @@ def _chair(a: Answers, person: Person, cutoff: Decimal) -> Finding | None:
 
 def _barthel(a: Answers, person: Person, cutoff: Decimal) -> Finding | None:
     total = _first(a, "barthel.total")
-    if total is None:
-        return None
-    reason = f"Barthel Index {total}/100" + (
-        ": needs help in daily activities" if total < 100 else ""
-    )
-    return Finding("barthel", int(total), int(total) < 100, reason)
+    return scoring.barthel_total(int(total)) if total is not None else None
 
 
 def _pain(a: Answers, person: Person, cutoff: Decimal) -> Finding | None:

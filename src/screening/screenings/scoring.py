@@ -96,13 +96,18 @@ def berg(items: list[int]) -> Finding:
     """Berg Balance Scale: 14 tasks scored 0-4, total 0-56; below 45 increased fall risk."""
     if len(items) != 14 or any(not 0 <= i <= 4 for i in items):
         raise ScoreError("The Berg Balance Scale needs 14 item scores, each 0 to 4")
-    total = sum(items)
+    return berg_total(sum(items))
+
+
+def berg_total(total: int) -> Finding:
+    """A Berg total (0-56) and its flag: below 45 increased fall risk."""
+    if not 0 <= total <= 56:
+        raise ScoreError("A Berg total must be 0 to 56")
     risk = total < BERG_CUTOFF
     verdict = "increased fall risk" if risk else "no increased fall risk"
-    return Finding(
-        "berg", total, risk, f"Berg {total}/56: {verdict} (below {BERG_CUTOFF})",
-        "fall-risk" if risk else None,
-    )  # fmt: skip
+    reason = f"Berg {total}/56: {verdict} (below {BERG_CUTOFF})"
+    category = "fall-risk" if risk else None
+    return Finding("berg", total, risk, reason, category, {"cutoff": BERG_CUTOFF})
 
 
 def walk_speed(metres: Decimal, seconds: Decimal) -> Finding:
@@ -164,7 +169,13 @@ def barthel(items: dict[str, int]) -> Finding:
         if value not in BARTHEL_ITEMS[name]:
             allowed = ", ".join(str(v) for v in BARTHEL_ITEMS[name])
             raise ScoreError(f"Barthel {name} must be one of {allowed}")
-    total = sum(items.values())
+    return barthel_total(sum(items.values()))
+
+
+def barthel_total(total: int) -> Finding:
+    """A Barthel Index total (0-100); flagged when any help is needed (below 100)."""
+    if not 0 <= total <= 100:
+        raise ScoreError("A Barthel Index total must be 0 to 100")
     reason = f"Barthel Index {total}/100" + (
         ": needs help in daily activities" if total < 100 else ""
     )
