@@ -32,7 +32,7 @@ from screening.patients.provinces import BY_CODE
 from screening.patients.resource import CASE_CODE_SYSTEM, PatientValues, build_patient
 from screening.referrals.directory import CentreValues, Directory
 from screening.screenings.directory import Place
-from screening.screenings.form_schema import QuestionnaireForm
+from screening.screenings.form_schema import questionnaire_form
 from screening.screenings.questionnaire import form_of
 from screening.screenings.service import FIELD_SCREENING, Screener, Visit, record_screening
 
@@ -438,7 +438,7 @@ def _screen(
     if services:
         posted |= {"conclusion.service": list(services), "conclusion.priority": priority}
     as_lists = {k: v if isinstance(v, list) else [v] for k, v in posted.items()}
-    checked = QuestionnaireForm(form, "en").check(as_lists)
+    checked = questionnaire_form(form, "en").check(as_lists)
     if not checked.valid:
         raise DemoError(f"demo screening does not check: {sorted(checked.errors)}")
     screener = Screener(principal, USERS[0][0], USERS[0][2])

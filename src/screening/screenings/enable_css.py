@@ -30,11 +30,11 @@ def _rules(qform: QuestionnaireForm, slot: Slot) -> list[str]:
     if not conditions:
         return []
     target = f'[data-q="{slot.name}"]'
-    failing = [_fails(qform, slot, c) for c in conditions]
-    if any(f is None for f in failing):
+    failing = [f for f in (_fails(qform, slot, c) for c in conditions) if f is not None]
+    if len(failing) < len(conditions):
         return []  # a condition CSS cannot test: the item stays visible
     if slot.item.enable_any:
-        return [f".q-form{''.join(failing)} {target}{HIDE}"]  # type: ignore[arg-type]
+        return [f".q-form{''.join(failing)} {target}{HIDE}"]
     return [f".q-form{f} {target}{HIDE}" for f in failing]
 
 

@@ -11,6 +11,7 @@ calendar (Solar Hijri on Persian pages) and kept Gregorian.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -66,7 +67,7 @@ class Checked:
         return not self.errors
 
 
-class _Number(fields.Field):  # type: ignore[type-arg]
+class _Number(fields.Field[Decimal | int]):
     """A decimal or whole number typed with any digits, within the item's limits."""
 
     def __init__(self, item: Item) -> None:
@@ -94,7 +95,7 @@ class _Number(fields.Field):  # type: ignore[type-arg]
         return int(number) if item.type == "integer" else number
 
 
-class _CalendarDate(fields.Field):  # type: ignore[type-arg]
+class _CalendarDate(fields.Field[date | str]):
     """A date in the page's calendar."""
 
     def __init__(self, lang: str) -> None:
@@ -117,9 +118,9 @@ class _CalendarDate(fields.Field):  # type: ignore[type-arg]
         return entered
 
 
-def _field(item: Item, lang: str) -> fields.Field:  # type: ignore[type-arg]
+def _field(item: Item, lang: str) -> fields.Field[Any]:
     """The marshmallow field of one item (lists for repeating items)."""
-    one: fields.Field  # type: ignore[type-arg]
+    one: fields.Field[Any]
     if item.type == "boolean":
         one = fields.String(validate=validate.OneOf(("true", "false"), error="error.choice"))
     elif item.type in ("decimal", "integer"):
@@ -350,3 +351,18 @@ def _flat_messages(messages: Any) -> dict[str, list[str]]:
         elif isinstance(problems, list):
             flat[str(name)] = [str(m) for m in problems]
     return flat
+
+
+_FORMS: dict[tuple[int, str], QuestionnaireForm] = {}
+_LOCK = threading.Lock()
+
+
+def questionnaire_form(form: Form, lang: str) -> QuestionnaireForm:
+    """The fields and schema of a Form in a language, built once per process (Forms are
+    themselves read once, see `questionnaire.form_of`)."""
+    key = (id(form), lang)
+    with _LOCK:
+        found = _FORMS.get(key)
+        if found is None or found.form is not form:
+            found = _FORMS[key] = QuestionnaireForm(form, lang)
+    return found

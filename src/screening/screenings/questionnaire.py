@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from screening.fhir.packages import Registry
@@ -127,6 +128,25 @@ class Form:
     def canonical(self) -> str:
         """`url|version`, as QuestionnaireResponse.questionnaire cites it."""
         return f"{self.url}|{self.version}" if self.version else self.url
+
+    @cached_property
+    def options_by_code(self) -> dict[str, Option]:
+        """The first answer option of each code (their labels name codes on the pages)."""
+        found: dict[str, Option] = {}
+        for item in self.by_link_id.values():
+            for option in item.options:
+                found.setdefault(option.key, option)
+        return found
+
+    @cached_property
+    def extracted_by_code(self) -> dict[tuple[str, str], Item]:
+        """The extracted items by (system, code) of their codes."""
+        found: dict[tuple[str, str], Item] = {}
+        for item in self.by_link_id.values():
+            if item.extract:
+                for code in item.codes:
+                    found.setdefault((str(code.get("system")), str(code.get("code"))), item)
+        return found
 
 
 def translations(element: dict[str, Any], name: str) -> Texts:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from screening.api.door import perform
@@ -17,10 +16,10 @@ from screening.boundary import AppState
 from screening.screenings.calculated import complete
 from screening.screenings.directory import Place, location_reference, practitioner_reference
 from screening.screenings.extraction import Entry, extract, screening_encounter, transaction
-from screening.screenings.findings import Person, Reading, read_screening
+from screening.screenings.findings import Person, Reading
 from screening.screenings.form_schema import Checked
 from screening.screenings.questionnaire import Form
-from screening.screenings.response import answers_of, response_items
+from screening.screenings.response import response_items
 from screening.store.clock import to_instant, utcnow
 from screening.web.i18n import Message
 
@@ -69,11 +68,6 @@ def draft_response(form: Form, checked: Checked, patient_id: str) -> dict[str, A
         "item": response_items(form, checked),
     }
     return complete(form, response)
-
-
-def reading_of(response: dict[str, Any], person: Person, tug_cutoff: Decimal) -> Reading:
-    """What the answers mean (findings and suggested services)."""
-    return read_screening(response, person, tug_cutoff)
 
 
 def record_screening(
@@ -129,8 +123,3 @@ def person_of(patient: dict[str, Any], on: date | None = None) -> Person:
         day = int(birth[8:10]) if len(birth) >= 10 else 1
         age = on.year - year - ((on.month, on.day) < (month, day))
     return Person(age=age, sex=sex if isinstance(sex, str) else None)
-
-
-def answers_summary(response: dict[str, Any]) -> dict[str, list[Any]]:
-    """The answers of a stored screening by linkId."""
-    return answers_of(response)

@@ -20,9 +20,9 @@ from screening.fhir.outcome import FhirError, NotFound
 from screening.patients.provinces import PROVINCES, sort_key
 from screening.screenings.directory import Place
 from screening.screenings.enable_css import enable_stylesheet
-from screening.screenings.findings import Reading
-from screening.screenings.form_schema import Checked, QuestionnaireForm
-from screening.screenings.questionnaire import Form, Item, Option, form_of
+from screening.screenings.findings import Reading, read_screening
+from screening.screenings.form_schema import Checked, QuestionnaireForm, questionnaire_form
+from screening.screenings.questionnaire import Form, Item, form_of
 from screening.screenings.response import answers_of
 from screening.screenings.scoring import Note
 from screening.screenings.service import (
@@ -32,7 +32,6 @@ from screening.screenings.service import (
     conclusion_errors,
     draft_response,
     person_of,
-    reading_of,
     record_screening,
 )
 from screening.web.calendar import DateEntryError, entry_text, parse_date
@@ -77,7 +76,7 @@ def new(patient_id: str) -> ResponseReturnValue:
     """The screening form; `action=review` shows the results, `action=save` stores."""
     patient = _fetch(f"Patient/{checked_id(patient_id)}")
     lang = page_language()
-    qform = QuestionnaireForm(_form(), lang)
+    qform = questionnaire_form(_form(), lang)
     if request.method == "GET":
         return _page(patient, qform, _initial(patient, lang), Checked(), None)
     posted = request.form.to_dict(flat=False)
@@ -97,7 +96,7 @@ def _review(
     checked.errors.update(place_errors)
     reading = None
     if checked.valid:
-        reading = reading_of(
+        reading = read_screening(
             draft_response(qform.form, checked, patient["id"]), person_of(patient), _tug_cutoff()
         )
         posted = _suggested_conclusion(posted, reading)
@@ -113,7 +112,7 @@ def _save(
     checked.errors.update(place_errors)
     reading = None
     if checked.valid:
-        reading = reading_of(
+        reading = read_screening(
             draft_response(qform.form, checked, patient["id"]), person_of(patient), _tug_cutoff()
         )
         checked.errors.update(conclusion_errors(reading, checked))
@@ -218,7 +217,7 @@ def show(response_id: str) -> ResponseReturnValue:
         "pages/screenings/show.html",
         response=response,
         patient=patient,
-        reading=reading_of(response, person_of(patient), _tug_cutoff()),
+        reading=read_screening(response, person_of(patient), _tug_cutoff()),
         observations=observations,
         conditions=conditions,
         form=_form(),
@@ -236,7 +235,7 @@ def stylesheet(lang: str) -> Response:
     """The enableWhen rules of the screening form."""
     if lang not in ("en", "fa"):
         abort(404)
-    css = enable_stylesheet(QuestionnaireForm(_form(), lang))
+    css = enable_stylesheet(questionnaire_form(_form(), lang))
     response = Response(css, mimetype="text/css")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
@@ -265,12 +264,10 @@ def note_values(note: Note) -> dict[str, str]:
 
 
 def _shown(value: Any, lang: str) -> str:
+    """A value of a finding's sentence as the page shows it."""
     if isinstance(value, list | tuple):
-        return (
-            "، ".join(_shown(v, lang) for v in value)
-            if lang == "fa"
-            else ", ".join(_shown(v, lang) for v in value)
-        )
+        separator = "، " if lang == "fa" else ", "
+        return separator.join(_shown(v, lang) for v in value)
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         text = format(value, "f") if isinstance(value, Decimal) else str(value)
         return localize_digits(text.replace(".", "٫") if lang == "fa" else text, lang)
@@ -281,17 +278,8 @@ def _shown(value: Any, lang: str) -> str:
         key = prefix + text
         if key in catalogue().keys(lang):
             return catalogue().text(lang, key)
-    option = _code_labels().get(text)
+    option = _form().options_by_code.get(text)
     return option.label(lang) if option else text
-
-
-def _code_labels() -> dict[str, Option]:
-    """The answer options of the form by code (their labels name codes on the pages)."""
-    found: dict[str, Option] = {}
-    for item in _form().by_link_id.values():
-        for option in item.options:
-            found.setdefault(option.key, option)
-    return found
 
 
 @bp.app_template_global()
@@ -306,11 +294,10 @@ def observation_label(observation: dict[str, Any]) -> str:
 
 def _item_of(observation: dict[str, Any]) -> Item | None:
     """The extracted form item whose code the Observation carries."""
-    codes = {
-        (c.get("system"), c.get("code")) for c in observation.get("code", {}).get("coding", [])
-    }
-    for item in _form().by_link_id.values():
-        if item.extract and any((c.get("system"), c.get("code")) in codes for c in item.codes):
+    extracted = _form().extracted_by_code
+    for coding in observation.get("code", {}).get("coding", []):
+        item = extracted.get((str(coding.get("system")), str(coding.get("code"))))
+        if item is not None:
             return item
     return None
 
