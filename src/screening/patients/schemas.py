@@ -20,12 +20,18 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from screening.patients.provinces import PROVINCES
 from screening.patients.resource import RELATIONSHIPS, SEXES, PatientValues, is_minor
 from screening.web.calendar import DateEntryError, entry_text, latin_digits, parse_date
-from screening.web.forms import FormErrors, _choice, _Form, parse_form
+from screening.web.forms import (
+    FormErrors,
+    PageForm,
+    choice_field,
+    is_phone,
+    parse_form,
+    printable,
+)
 from screening.web.i18n import Message, localize_digits
 
 CASE_CODE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
 NATIONAL_ID = re.compile(r"^[0-9A-Z][0-9A-Z /-]*$")
-PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
 OLDEST = date(1900, 1, 1)
 MAX_AGE = 120
 NAME_LENGTH = 100
@@ -92,8 +98,7 @@ class _Phone(_Typed):
     """A phone number: 6 to 15 digits, an optional leading +, spaces ( ) -."""
 
     def check(self, text: str) -> Any:
-        digits = sum(c.isdigit() for c in text)
-        if not PHONE.match(text) or not 6 <= digits <= 15:
+        if not is_phone(text):
             raise ValidationError("patients.error.phone_format")
         return text
 
@@ -128,15 +133,12 @@ def _name(max_length: int = NAME_LENGTH) -> fields.String:
     """A name: printable text (no control characters) of at most `max_length`."""
     return fields.String(
         load_default="",
-        validate=[validate.Length(max=max_length, error="error.length"), _printable],
+        validate=[
+            validate.Length(max=max_length, error="error.length"),
+            printable("patients.error.characters"),
+        ],
         error_messages={"invalid": "error.invalid"},
     )
-
-
-def _printable(value: str) -> None:
-    """Refuse control characters (they cannot be stored or shown)."""
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValidationError("patients.error.characters")
 
 
 def _typed(field: type[_Typed]) -> _Typed:
@@ -144,7 +146,7 @@ def _typed(field: type[_Typed]) -> _Typed:
     return field(load_default=None, error_messages={"invalid": "error.invalid"})
 
 
-class PatientForm(_Form):
+class PatientForm(PageForm):
     """A person's details, in the page's language and calendar."""
 
     given_fa = _name()
@@ -153,15 +155,15 @@ class PatientForm(_Form):
     family_latn = _name()
     case_code = _typed(_CaseCode)
     national_id = _typed(_NationalId)
-    sex = _choice(SEXES)
+    sex = choice_field(SEXES)
     birth_date = _typed(_BirthDate)
     estimated_age = _typed(_Age)
-    province = _choice(tuple(p.code for p in PROVINCES))
+    province = choice_field(tuple(p.code for p in PROVINCES))
     district = _name()
     village = _name()
     phone = _typed(_Phone)
     guardian_name = _name(200)
-    guardian_relationship = _choice(tuple(RELATIONSHIPS), required=False)
+    guardian_relationship = choice_field(tuple(RELATIONSHIPS), required=False)
     guardian_phone = _typed(_Phone)
     confirm_duplicate = fields.Boolean(load_default=False)
     version = fields.Integer(load_default=None, validate=validate.Range(min=1))

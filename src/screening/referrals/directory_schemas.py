@@ -6,21 +6,25 @@ may be typed in Persian or Arabic-Indic; they are kept Latin.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import ValidationError, fields, missing, validate
+from marshmallow import ValidationError, fields, validate
 
 from screening.patients.provinces import PROVINCES
 from screening.referrals.directory import CENTRE_CODE, DAYS, SERVICES, CentreValues
 from screening.web.calendar import latin_digits
-from screening.web.forms import FormErrors, _choice, _Form, parse_form
+from screening.web.forms import (
+    FormErrors,
+    PageForm,
+    choice_field,
+    is_phone,
+    parse_form,
+    text_field,
+)
 
-PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
 PROVINCE_CODES = tuple(p.code for p in PROVINCES)
 FIELDS = (
     "code",
@@ -39,22 +43,6 @@ FIELDS = (
 MULTIPLE = ("services", "days")
 
 
-def _printable(value: str) -> None:
-    """Refuse control characters."""
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValidationError("directory.error.characters")
-
-
-def _text(max_length: int, *, required: bool = False) -> fields.String:
-    """Printable text of at most `max_length` characters."""
-    return fields.String(
-        required=required,
-        load_default=missing if required else "",
-        validate=[validate.Length(max=max_length, error="error.length"), _printable],
-        error_messages={"required": "error.required", "invalid": "error.invalid"},
-    )
-
-
 class _Code(fields.String):
     """A centre code such as HER-01 (upper case)."""
 
@@ -70,7 +58,7 @@ class _Phone(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = " ".join(latin_digits(str(super()._deserialize(value, attr, data))).split())
-        if not PHONE.match(text) or not 6 <= sum(c.isdigit() for c in text) <= 15:
+        if not is_phone(text):
             raise ValidationError("directory.error.phone_format")
         return text
 
@@ -103,17 +91,17 @@ def _many(values: tuple[str, ...], error: str) -> fields.List:  # type: ignore[t
     )
 
 
-class CentreForm(_Form):
+class CentreForm(PageForm):
     """A centre's details. The IG's `rehab-centre-location` requires a position, so the
     coordinates are required."""
 
     code = _Code(required=True, error_messages={"required": "error.required"})
-    name_en = _text(200, required=True)
-    name_fa = _text(200, required=True)
-    province = _choice(PROVINCE_CODES)
-    district = _text(100)
-    city = _text(100)
-    line = _text(200)
+    name_en = text_field(200, required=True, control_error="directory.error.characters")
+    name_fa = text_field(200, required=True, control_error="directory.error.characters")
+    province = choice_field(PROVINCE_CODES)
+    district = text_field(100, control_error="directory.error.characters")
+    city = text_field(100, control_error="directory.error.characters")
+    line = text_field(200, control_error="directory.error.characters")
     phone = _Phone(load_default="", error_messages={"invalid": "error.invalid"})
     services = _many(tuple(SERVICES), "directory.error.services")
     days = _many(DAYS, "directory.error.days")

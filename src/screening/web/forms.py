@@ -3,7 +3,9 @@ catalogue, so each field's error shows in the page's language."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validate
@@ -32,19 +34,42 @@ INTERACTIONS = (
 OUTCOMES = ("0", "4", "8")
 ID_PATTERN = r"^(Patient/)?[A-Za-z0-9\-.]{1,64}$"
 FormErrors = dict[str, Message]
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
 
 
-def _text(max_length: int, *, required: bool = False) -> fields.String:
-    """A text field of at most `max_length` characters."""
+def text_field(
+    max_length: int, *, required: bool = False, control_error: str | None = None
+) -> fields.String:
+    """A text field of at most `max_length` characters (refusing control characters with
+    the message `control_error`, when given)."""
+    rules: list[Any] = [validate.Length(max=max_length, error="error.length")]
+    if control_error:
+        rules.append(printable(control_error))
     return fields.String(
         required=required,
         load_default=missing if required else "",
-        validate=validate.Length(max=max_length, error="error.length"),
+        validate=rules,
         error_messages={"required": "error.required", "invalid": "error.invalid"},
     )
 
 
-def _choice(values: tuple[str, ...], *, required: bool = True) -> fields.String:
+def printable(error: str) -> Callable[[str], None]:
+    """A validator refusing control characters (they cannot be stored or shown)."""
+
+    def check(value: str) -> None:
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValidationError(error)
+
+    return check
+
+
+def is_phone(text: str) -> bool:
+    """Whether `text` (Latin digits) is a phone number: 6 to 15 digits, an optional
+    leading +, spaces ( ) -."""
+    return bool(PHONE.match(text)) and 6 <= sum(c.isdigit() for c in text) <= 15
+
+
+def choice_field(values: tuple[str, ...], *, required: bool = True) -> fields.String:
     """One of `values` (or nothing, when not required)."""
     return fields.String(
         required=required,
@@ -71,77 +96,77 @@ def _password(*, new: bool) -> fields.String:
     )
 
 
-class _Form(Schema):
+class PageForm(Schema):
     """Unknown fields (the CSRF token) are left out."""
 
     class Meta:
         unknown = EXCLUDE
 
 
-class LoginForm(_Form):
+class LoginForm(PageForm):
     """The sign-in form; limits are generous, the service decides."""
 
-    username = _text(256, required=True)
+    username = text_field(256, required=True)
     password = _password(new=False)
     next = fields.String(load_default="/")
 
 
-class UserCreateForm(_Form):
+class UserCreateForm(PageForm):
     """A new account."""
 
-    username = _text(200, required=True)
-    full_name = _text(200)
-    role = _choice(tuple(r.value for r in Role))
-    organization = _text(64)
-    language = _choice(LANGUAGES)
+    username = text_field(200, required=True)
+    full_name = text_field(200)
+    role = choice_field(tuple(r.value for r in Role))
+    organization = text_field(64)
+    language = choice_field(LANGUAGES)
     password = _password(new=True)
 
 
-class UserEditForm(_Form):
+class UserEditForm(PageForm):
     """A changed role, centre or language."""
 
-    role = _choice(tuple(r.value for r in Role))
-    organization = _text(64)
-    language = _choice(LANGUAGES)
+    role = choice_field(tuple(r.value for r in Role))
+    organization = text_field(64)
+    language = choice_field(LANGUAGES)
 
 
-class PasswordForm(_Form):
+class PasswordForm(PageForm):
     """A new password set by an administrator."""
 
     password = _password(new=True)
 
 
-class ActiveForm(_Form):
+class ActiveForm(PageForm):
     """Enable (1) or disable (0) an account or a client."""
 
-    active = _choice(("0", "1"))
+    active = choice_field(("0", "1"))
 
 
-class LanguageForm(_Form):
+class LanguageForm(PageForm):
     """The language switch of a signed-in user."""
 
-    lang = _choice(LANGUAGES)
+    lang = choice_field(LANGUAGES)
     next = fields.String(load_default="/")
 
 
-class ClientCreateForm(_Form):
+class ClientCreateForm(PageForm):
     """A new API client."""
 
-    name = _text(100, required=True)
-    scopes = _text(2000, required=True)
-    organization = _text(64)
+    name = text_field(100, required=True)
+    scopes = text_field(2000, required=True)
+    organization = text_field(64)
 
 
-class AuditFilterForm(_Form):
+class AuditFilterForm(PageForm):
     """The filters and paging position of the audit trail page."""
 
     patient = fields.String(
         load_default="",
         validate=validate.Regexp(ID_PATTERN, error="error.patient_id"),
     )
-    user = _text(100)
-    subtype = _choice(INTERACTIONS, required=False)
-    outcome = _choice(OUTCOMES, required=False)
+    user = text_field(100)
+    subtype = choice_field(INTERACTIONS, required=False)
+    outcome = choice_field(OUTCOMES, required=False)
     date_from = fields.Date(load_default=None, error_messages={"invalid": "error.date"})
     date_to = fields.Date(load_default=None, error_messages={"invalid": "error.date"})
     page = fields.UUID(load_default=None, error_messages={"invalid": "error.invalid"})
