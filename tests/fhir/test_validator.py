@@ -543,6 +543,44 @@ def test_binding_strengths(validator: Validator, element: str, severity: str) ->
     ]
 
 
+REASON = CS + "referral-reason"
+SNOMED_REASON = {"system": "http://snomed.info/sct", "code": "282145008"}  # as test_search_extract
+
+
+@pytest.mark.parametrize(
+    ("codings", "expected"),
+    [
+        ([], set()),  # text only: nothing to check
+        ([{"system": REASON, "code": "fall-risk", "display": "Risk of falls"}], set()),
+        ([{"system": REASON, "code": "fall-risk"}, SNOMED_REASON], set()),  # one of ours will do
+        ([SNOMED_REASON], {("warning", "code-invalid", "ServiceRequest.reasonCode[0]")}),
+        (
+            [{"system": CS + "rehab-service-type", "code": "physiotherapy"}],
+            {("warning", "code-invalid", "ServiceRequest.reasonCode[0]")},
+        ),
+        (
+            [{"system": REASON, "code": "not-a-code"}],
+            {
+                ("error", "code-invalid", "ServiceRequest.reasonCode[0].coding[0]"),
+                ("warning", "code-invalid", "ServiceRequest.reasonCode[0]"),
+            },
+        ),
+    ],
+)
+def test_referral_reason_is_an_extensible_binding(
+    validator: Validator, codings: list[Json], expected: set[tuple[str, str, str]]
+) -> None:
+    """rehab-referral binds reasonCode to referral-reason (extensible): a reason given as text
+    only or with one of its codes is valid; other codes only warn; an unknown code of the
+    referral-reason system is an error (of the CodeSystem, not the binding)."""
+    referral = example("ServiceRequest-example-referral-karimi")
+    reason: Json = {"coding": codings} if codings else {}
+    referral["reasonCode"] = [{**reason, "text": "Prosthetic fitting"}]
+    issues = found(validator, referral)
+    assert {i for i in issues if "reasonCode" in (i[2] or "")} == expected
+    assert {i for i in issues if i[0] == "error"} <= expected
+
+
 def test_required_binding_on_a_code(validator: Validator) -> None:
     """Patient.gender is bound (required) to administrative-gender."""
     assert errors(validator, patient(gender="female")) == []

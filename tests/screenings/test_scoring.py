@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
+from screening.paths import data_dir
 from screening.screenings.scoring import (
     ScoreError,
     barthel,
@@ -17,7 +19,7 @@ from screening.screenings.scoring import (
     walk_speed,
     wgss_mobility,
 )
-from screening.screenings.suggestions import Facts, suggest
+from screening.screenings.suggestions import RULE_CODES, Facts, reason_codes, suggest
 
 FULL_BARTHEL = {
     "feeding": 10,
@@ -176,3 +178,112 @@ def test_suggestions_wheelchair_and_none() -> None:
     assert only.service == "wheelchair-service" and len(only.reasons) == 2
     assert suggest(Facts(findings=[tug(Decimal("9"))])) == []
     assert suggest(Facts(limb_absence=True, prosthetic_potential="K0")) == []
+
+
+def test_suggestion_codes_for_the_ig_example() -> None:
+    """Ahmad Karimi's reasons carry referral-reason codes: limb, falls (TUG and Berg, one
+    code), survivor; the IG example referral codes limb-absence-no-prosthesis and fall-risk."""
+    facts = Facts(
+        findings=[tug(Decimal("18.4")), berg([3] * 10 + [2] * 4)],
+        limb_absence=True,
+        prosthetic_potential="K3",
+        devices={"crutches"},
+        causes={"landmine-erw"},
+    )
+    found = suggest(facts)
+    assert {s.service: s.codes for s in found} == {
+        "prosthetics-orthotics": ("limb-absence-no-prosthesis",),
+        "physiotherapy": ("fall-risk",),
+        "psychosocial-support": ("conflict-survivor",),
+    }
+    physiotherapy = next(s for s in found if s.service == "physiotherapy")
+    assert [r.code for r in physiotherapy.why] == ["fall-risk", "fall-risk"]
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (Facts(limb_absence=True), {"prosthetics-orthotics": ("limb-absence-no-prosthesis",)}),
+        (Facts(findings=[tug(Decimal("14"))]), {"physiotherapy": ("fall-risk",)}),
+        (Facts(findings=[berg([2] * 14)]), {"physiotherapy": ("fall-risk",)}),
+        (Facts(findings=[chair_stand(10, 67, "female")]), {"physiotherapy": ("fall-risk",)}),
+        (
+            Facts(findings=[walk_speed(Decimal("10"), Decimal("12.6"))]),  # 0.79 m/s
+            {"physiotherapy": ("slow-walking",)},
+        ),
+        (
+            Facts(findings=[walk_speed(Decimal("6"), Decimal("20"))]),  # 0.30 m/s: household
+            {"physiotherapy": ("slow-walking",), "wheelchair-service": ("cannot-walk",)},
+        ),
+        (Facts(findings=[pain(7)]), {"physiotherapy": ("severe-pain",)}),
+        (
+            Facts(findings=[wgss_mobility("cannot-do-at-all")]),
+            {"wheelchair-service": ("cannot-walk",)},
+        ),
+        (Facts(findings=[wgss_mobility("a-lot-of-difficulty")]), {}),
+        (Facts(devices={"wheelchair"}), {"wheelchair-service": ("wheelchair-user",)}),
+        (
+            Facts(causes={"conflict-injury-other", "road-traffic"}),
+            {"psychosocial-support": ("conflict-survivor",)},
+        ),
+        (Facts(causes={"road-traffic"}), {}),
+    ],
+)
+def test_each_rule_gives_its_reason_code(
+    facts: Facts, expected: dict[str, tuple[str, ...]]
+) -> None:
+    """Every rule codes its reason; the household walk gives two services, two codes."""
+    assert {s.service: s.codes for s in suggest(facts)} == expected
+
+
+def test_reason_codes_are_distinct_and_in_order_per_service() -> None:
+    """reason_codes: one service's codes in rule order, each once; () for a service that is
+    not suggested."""
+    facts = Facts(
+        findings=[
+            tug(Decimal("14")),
+            berg([2] * 14),
+            walk_speed(Decimal("6"), Decimal("20")),
+            pain(8),
+            wgss_mobility("cannot-do-at-all"),
+        ],
+        devices={"wheelchair"},
+    )
+    found = suggest(facts)
+    assert reason_codes(found, "physiotherapy") == ("fall-risk", "slow-walking", "severe-pain")
+    assert reason_codes(found, "wheelchair-service") == ("cannot-walk", "wheelchair-user")
+    assert reason_codes(found, "prosthetics-orthotics") == ()
+    assert reason_codes([], "physiotherapy") == ()
+    assert reason_codes(iter(found), "wheelchair-service") == ("cannot-walk", "wheelchair-user")
+
+
+def _referral_reason_codes() -> set[str]:
+    """The codes of the IG CodeSystem referral-reason."""
+    path = data_dir("fhir_profiles") / "CodeSystem-referral-reason.json"
+    code_system = json.loads(path.read_text(encoding="utf-8"))
+    return {c["code"] for c in code_system["concept"]}
+
+
+def test_rule_codes_exist_in_the_referral_reason_code_system() -> None:
+    """The rules and the IG cannot drift: facts that fire every rule emit exactly RULE_CODES,
+    and each of them is a code of CodeSystem-referral-reason.json (which adds only
+    clinical-judgement, the clinician's own)."""
+    everything = Facts(
+        findings=[
+            tug(Decimal("14")),
+            berg([2] * 14),
+            chair_stand(10, 67, "female"),
+            walk_speed(Decimal("6"), Decimal("20")),
+            pain(9),
+            wgss_mobility("cannot-do-at-all"),
+        ],
+        limb_absence=True,
+        devices={"wheelchair"},
+        causes={"landmine-erw"},
+    )
+    found = suggest(everything)
+    emitted = {r.code for s in found for r in s.why}
+    assert emitted == set(RULE_CODES)
+    assert len(found) == 4
+    assert set(RULE_CODES) <= _referral_reason_codes()
+    assert _referral_reason_codes() - set(RULE_CODES) == {"clinical-judgement"}
