@@ -35,6 +35,7 @@ class ReferralRow:
     """One referral: when, what service, to whom, how urgent, and where it stands."""
 
     when: str
+    request_id: str
     number: str
     service: str
     performer: str
@@ -169,6 +170,7 @@ def _referrals(bundle: dict[str, Any], labels: Labels) -> list[ReferralRow]:
         rows.append(
             ReferralRow(
                 when=str(request.get("authoredOn") or ""),
+                request_id=str(request.get("id") or ""),
                 number=str((request.get("identifier") or [{}])[0].get("value") or ""),
                 service=labels.concept(request.get("code") or {}),
                 performer=_performer(request, included),

@@ -8,14 +8,11 @@ refusal of the door is 403; form problems are shown next to their fields.
 from __future__ import annotations
 
 import re
-from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from screening.api.door import perform
-from screening.api.views import base_url
 from screening.auth.roles import Role
 from screening.boundary import app_state
 from screening.fhir.outcome import FhirError, Unprocessable
@@ -40,7 +37,7 @@ from screening.patients.service import (
 from screening.store.clock import utcnow
 from screening.web.forms import FormErrors
 from screening.web.i18n import Message
-from screening.web.pages import signed_in
+from screening.web.pages import door, signed_in
 from screening.web.refusals import checked_id, refusals
 from screening.web.render import render_page
 from screening.web.visitor import login_required, page_language
@@ -58,12 +55,7 @@ ANCHORS = {"sex": "f-sex-male"}
 
 def _patients() -> Patients:
     """The patients service of the signed-in user (through the FHIR door)."""
-    return Patients(_send(), utcnow().date())
-
-
-def _send() -> partial[Any]:
-    """The FHIR door bound to the signed-in user and this server's base URL."""
-    return partial(perform, app_state(), signed_in().principal, base_url=base_url())
+    return Patients(door(), utcnow().date())
 
 
 def _notice() -> Message | None:

@@ -5,15 +5,10 @@ else too). Views parse, call the directory service as the signed-in user and ren
 
 from __future__ import annotations
 
-from functools import partial
-
 from flask import Blueprint, Response, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from screening.api.door import perform
-from screening.api.views import base_url
 from screening.auth.roles import Role
-from screening.boundary import app_state
 from screening.fhir.outcome import Unprocessable
 from screening.patients.provinces import province_options
 from screening.referrals.directory import (
@@ -33,7 +28,7 @@ from screening.referrals.directory_schemas import (
 )
 from screening.web.forms import FormErrors
 from screening.web.i18n import Message
-from screening.web.pages import signed_in
+from screening.web.pages import door, signed_in
 from screening.web.refusals import checked_id, refusals
 from screening.web.render import render_page
 from screening.web.visitor import login_required, page_language
@@ -46,7 +41,7 @@ NOTICES = frozenset({"created", "updated"})
 
 def _directory() -> Directory:
     """The directory service of the signed-in user (through the FHIR door)."""
-    return Directory(partial(perform, app_state(), signed_in().principal, base_url=base_url()))
+    return Directory(door())
 
 
 @bp.get("")

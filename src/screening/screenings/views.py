@@ -222,6 +222,7 @@ def show(response_id: str) -> ResponseReturnValue:
         conditions=conditions,
         form=_form(),
         saved=request.args.get("saved") == "1",
+        may_refer=signed_in().role is Role.CLINICIAN,
     )
 
 

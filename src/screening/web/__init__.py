@@ -13,19 +13,23 @@ from screening.web.render import MESSAGES, http_error_page, internal_error_page,
 from screening.web.security import add_security_headers, set_language_cookie
 from screening.web.visitor import check_csrf, current_visitor
 
-PAGE_BLUEPRINTS = frozenset({"pages", "admin", "audit", "screenings", "patients", "directory"})
+PAGE_BLUEPRINTS = frozenset(
+    {"pages", "admin", "audit", "screenings", "patients", "directory", "referrals"}
+)
 
 
 def init_app(app: Flask) -> None:
     """Register the page blueprints and the hooks of every request."""
     from screening.patients import views as patients
     from screening.referrals import directory_views as directory
+    from screening.referrals import views as referrals
     from screening.screenings import views as screenings
     from screening.web import admin, audit_views, pages
 
     app.extensions[MESSAGES] = load_catalogue(data_dir("templates") / "messages")
-    for blueprint in (pages.bp, admin.bp, audit_views.bp, screenings.bp, patients.bp, directory.bp):
-        app.register_blueprint(blueprint)
+    blueprints = (pages, admin, audit_views, screenings, patients, directory, referrals)
+    for module in blueprints:
+        app.register_blueprint(module.bp)
     app.before_request(_before_page)
     app.after_request(_after_request)
     app.context_processor(page_context)

@@ -38,13 +38,17 @@ PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
 
 
 def text_field(
-    max_length: int, *, required: bool = False, control_error: str | None = None
+    max_length: int,
+    *,
+    required: bool = False,
+    control_error: str | None = None,
+    multiline: bool = False,
 ) -> fields.String:
     """A text field of at most `max_length` characters (refusing control characters with
-    the message `control_error`, when given)."""
+    the message `control_error`, when given; line breaks and tabs too unless `multiline`)."""
     rules: list[Any] = [validate.Length(max=max_length, error="error.length")]
     if control_error:
-        rules.append(printable(control_error))
+        rules.append(printable(control_error, allowed="\n\r\t" if multiline else ""))
     return fields.String(
         required=required,
         load_default=missing if required else "",
@@ -53,11 +57,12 @@ def text_field(
     )
 
 
-def printable(error: str) -> Callable[[str], None]:
-    """A validator refusing control characters (they cannot be stored or shown)."""
+def printable(error: str, allowed: str = "") -> Callable[[str], None]:
+    """A validator refusing control characters (they cannot be stored or shown), but for
+    those `allowed` (the line breaks of a text area)."""
 
     def check(value: str) -> None:
-        if any(unicodedata.category(c) == "Cc" for c in value):
+        if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
             raise ValidationError(error)
 
     return check

@@ -18,12 +18,15 @@ class MenuItem:
 
 _PATIENTS = MenuItem("menu.patients", "menu.patients_hint", "patients.search")
 _SCREEN = MenuItem("menu.screen", "menu.screen_hint", "patients.search")  # screen a person found
-_REFER = MenuItem("menu.refer", "menu.refer_hint")
+_REFER = MenuItem("menu.refer", "menu.refer_hint", "referrals.listing")
 _LETTERS = MenuItem("menu.letters", "menu.letters_hint")
 MENU: dict[Role, tuple[MenuItem, ...]] = {
     Role.SCREENER: (_PATIENTS, _SCREEN),
     Role.CLINICIAN: (_PATIENTS, _SCREEN, _REFER, _LETTERS),
-    Role.CENTRE_STAFF: (MenuItem("menu.incoming", "menu.incoming_hint"), _LETTERS),
+    Role.CENTRE_STAFF: (
+        MenuItem("menu.incoming", "menu.incoming_hint", "referrals.listing"),
+        _LETTERS,
+    ),
     Role.ADMINISTRATOR: (
         MenuItem("menu.users", "menu.users_hint", "admin.users"),
         MenuItem("menu.clients", "menu.clients_hint", "admin.clients"),

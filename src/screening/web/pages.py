@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
 
+from screening.api.messages import FhirRequest, FhirResponse
 from screening.auth.service import SESSION_COOKIE, update_user
 from screening.boundary import app_state, unit_of_work
 from screening.web.forms import FormErrors, LanguageForm, LoginForm, parse_form
@@ -28,6 +31,15 @@ from screening.web.signin import attempt, leave
 from screening.web.visitor import Visitor, current_visitor, login_required
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/assets")
+
+
+def door() -> Callable[[FhirRequest], FhirResponse]:
+    """The FHIR door bound to the signed-in user and this server's base URL: what the pages
+    read and write goes through the same checks and audit trail as the API."""
+    from screening.api.door import perform
+    from screening.api.views import base_url
+
+    return partial(perform, app_state(), signed_in().principal, base_url=base_url())
 
 
 def signed_in() -> Visitor:
