@@ -1,6 +1,7 @@
 """`screening demo`: a directory of 44 centres in every province, one account of every
-role, 12 persons and 5 screenings, loaded through the FHIR door; a second run adds
-nothing; a weak password is refused before anything is loaded."""
+role, 12 persons, 5 screenings and the referrals 4 of them ask for (one completed by the
+Herat centre, one accepted, the others waiting), loaded through the FHIR door; a second
+run adds nothing; a weak password is refused before anything is loaded."""
 
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def count(state: AppState, res_type: str) -> int:
     return int((perform(state, operator("t"), req, "http://t/fhir").body or {})["total"])
 
 
+def task_statuses(state: AppState) -> list[str]:
+    """The status of every stored Task."""
+    from screening.api.door import perform
+    from screening.api.messages import FhirRequest
+    from screening.auth.principal import operator
+
+    req = FhirRequest("GET", "Task", query=[("_count", "100")])
+    body = perform(state, operator("t"), req, "http://t/fhir").body or {}
+    return [str(e["resource"]["status"]) for e in body.get("entry", [])]
+
+
 def test_the_demo_data_set_is_realistic() -> None:
     centres = demo_centres()
     assert len(centres) >= 36
@@ -60,7 +72,8 @@ def test_demo_twice_loads_once(
     for username, *_ in USERS:
         assert f"user {username}" in out
     assert "--password" in out and PASSWORD not in out
-    assert "Referrals: none" in out
+    referrals = sum(len(services) for _, _, _, services, _ in SCREENINGS)
+    assert f"Referrals added: {referrals}." in out
 
     state = AppState.build(Config.from_env())
     try:
@@ -73,6 +86,9 @@ def test_demo_twice_loads_once(
                 "Patient",
                 "QuestionnaireResponse",
                 "Observation",
+                "ServiceRequest",
+                "Task",
+                "Consent",
             )
         }
         assert before["Organization"] == len(demo_centres())
@@ -80,6 +96,11 @@ def test_demo_twice_loads_once(
         assert before["Patient"] == len(PEOPLE)
         assert before["QuestionnaireResponse"] == len(SCREENINGS)
         assert before["Observation"] > 0
+        assert before["ServiceRequest"] == before["Task"] == referrals
+        assert before["Consent"] == 4  # one per referring screening
+        statuses = sorted(task_statuses(state))
+        assert statuses.count("requested") == referrals - 2
+        assert "completed" in statuses and "accepted" in statuses
         with unit_of_work(state, write=False) as session:
             roles = {u.username: u.role for u in list_users(session)}
         assert roles == {u: r.value for u, r, *_ in USERS}

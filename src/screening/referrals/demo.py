@@ -2,10 +2,14 @@
 
 It loads 44 rehabilitation centres in all 34 provinces (ids from their codes, so the same
 every run), one account of every role, 12 screened persons (found again by case code) and
-screenings of five of them. Everything but the accounts goes through the FHIR door as the
-operator at the command line (validated against the IG, audited). Running it again adds
-nothing that is already there: centres by id, persons by case code, accounts by username,
-screenings by subject. Referrals are not loaded (the referral workflow is not built yet).
+screenings of five of them (dated the last month), and the referrals four of those
+screenings ask for, written by the demo clinician. The Herat centre's staff have accepted,
+worked and completed one of them and accepted another; the others wait in the centres'
+inboxes (some overdue). Everything but the accounts goes through the FHIR door (validated
+against the IG, workflow rules and all, audited): the directory, persons and screenings as
+the operator at the command line, referrals as the demo clinician, steps as the centre's
+staff. Running it again adds nothing that is already there: centres by id, persons by case
+code, accounts by username, screenings and referrals by subject.
 
 All names, phone numbers and places of the data set are made up; the coordinates are those
 of the provincial capitals, rounded (a second unit of a province sits a little apart).
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -26,15 +30,28 @@ from screening.api.messages import FhirRequest
 from screening.auth.passwords import password_problem
 from screening.auth.principal import Principal
 from screening.auth.roles import Role
-from screening.auth.service import create_user, find_user
+from screening.auth.service import create_user, find_user, user_principal
 from screening.boundary import AppState, unit_of_work
+from screening.fhir.outcome import NotFound
 from screening.patients.provinces import BY_CODE
 from screening.patients.resource import CASE_CODE_SYSTEM, PatientValues, build_patient
+from screening.referrals.basis import Basis, load_basis
+from screening.referrals.building import Consent, Leg, Referral
 from screening.referrals.directory import CentreValues, Directory
-from screening.screenings.directory import Place
+from screening.referrals.service import (
+    Actor,
+    Change,
+    coded_reasons,
+    create_referral,
+    read_case,
+    record_step,
+)
+from screening.screenings.directory import Place, practitioner_reference
 from screening.screenings.form_schema import questionnaire_form
 from screening.screenings.questionnaire import form_of
 from screening.screenings.service import FIELD_SCREENING, Screener, Visit, record_screening
+from screening.screenings.suggestions import reason_codes
+from screening.store.clock import utcnow
 
 PO, PT, WC, PS = (
     "prosthetics-orthotics",
@@ -284,13 +301,28 @@ WELL = {
     "limb-absence.performed": "true", "limb-absence.present": "false",
     "device.performed": "true", "device.type": ["none"],
 }  # fmt: skip
-SCREENINGS: tuple[tuple[str, date, dict[str, Any], tuple[str, ...], str], ...] = (
-    ("HER-1001-DM", date(2025, 3, 10), AMPUTEE, (PO, PT, PS), "urgent"),
-    ("KAB-1003-DM", date(2025, 3, 12), AMPUTEE, (PO, PT, PS), "urgent"),
-    ("KAN-1005-DM", date(2025, 3, 15), SLOW_WALKER, (PT,), "routine"),
-    ("BAL-1006-DM", date(2025, 3, 18), SLOW_WALKER, (PT,), "routine"),
-    ("BAM-1009-DM", date(2025, 3, 20), WELL, (), ""),
+SCREENINGS: tuple[tuple[str, int, dict[str, Any], tuple[str, ...], str], ...] = (
+    # case code, days before the run, answers, services concluded, priority
+    ("HER-1001-DM", 30, AMPUTEE, (PO, PT, PS), "urgent"),
+    ("KAB-1003-DM", 12, AMPUTEE, (PO, PT, PS), "urgent"),
+    ("KAN-1005-DM", 9, SLOW_WALKER, (PT,), "routine"),
+    ("BAL-1006-DM", 4, SLOW_WALKER, (PT,), "routine"),
+    ("BAM-1009-DM", 2, WELL, (), ""),
 )
+# how far the receiving centre has taken each referral of the first person (Herat, whose
+# centre has the demo's centre-staff account); the other referrals wait to be accepted
+HERAT_STEPS: dict[str, tuple[Change, ...]] = {
+    PO: (
+        Change("accepted", business_status="scheduled"),
+        Change("in-progress", business_status="attended"),
+        Change(
+            "completed",
+            feedback="Left transtibial prosthesis fitted; gait training in 6 sessions."
+            " Walks without crutches. Review in 6 months.",
+        ),
+    ),
+    PT: (Change("accepted", business_status="waiting-list"),),
+}
 NOT_PERFORMED = ("wgss", "walk10m", "berg", "walk6min", "chair-stand", "barthel", "cause")
 USERS: tuple[tuple[str, Role, str, str | None], ...] = (
     ("demo-screener", Role.SCREENER, "Zahra Ahmadi (demo)", None),
@@ -314,6 +346,7 @@ class Loaded:
     existing_users: list[str] = field(default_factory=list)
     patients: int = 0
     screenings: int = 0
+    referrals: int = 0
 
 
 def demo_centres() -> list[CentreValues]:
@@ -382,14 +415,103 @@ def load_demo(
     ids = {values.case_code: _patient(send, values) for values in PEOPLE}
     loaded.patients = sum(1 for _, new in ids.values() if new)
     say(f"Patients added: {loaded.patients} (of {len(PEOPLE)}).")
-    for case_code, day, answers, services, priority in SCREENINGS:
+    today = date.today()
+    for case_code, days, answers, services, priority in SCREENINGS:
         patient_id = ids[case_code][0]
+        day = today - timedelta(days=days)
         if not _screened(send, patient_id):
             _screen(state, principal, base_url, patient_id, day, answers, services, priority)
             loaded.screenings += 1
     say(f"Screenings added: {loaded.screenings} (of {len(SCREENINGS)}).")
-    say("Referrals: none (the referral workflow is not built yet).")
+    loaded.referrals = _load_referrals(state, base_url, ids)
+    say(f"Referrals added: {loaded.referrals}.")
     return loaded
+
+
+def _load_referrals(state: AppState, base_url: str, ids: dict[str, tuple[str, bool]]) -> int:
+    """The demo clinician refers every screened person whose screening asks for it (to the
+    suggested centres, written on the screening's day); the Herat centre's staff then take
+    the first person's referrals along. How many referrals were added."""
+    clinician = _demo_user(state, "demo-clinician")
+    send = partial(perform, state, clinician, base_url=base_url)
+    added = 0
+    for case_code, days, _, services, priority in SCREENINGS:
+        patient_id = ids[case_code][0]
+        if not services or _referred(send, patient_id):
+            continue
+        response_id = _screening_of(send, patient_id)
+        basis = load_basis(send, response_id, Decimal(state.config.tug_cutoff))
+        requester = practitioner_reference(state, base_url, "demo-clinician", USERS[1][2])
+        referral = Referral(
+            patient=f"Patient/{patient_id}",
+            requester=requester,
+            encounter=basis.encounter,
+            screening=f"QuestionnaireResponse/{response_id}",
+            evidence=basis.evidence,
+            legs=tuple(Leg(s, _centre_for(basis, s), "") for s in services),
+            priority=priority,
+            reasons=coded_reasons(
+                state.fhir.registry, [c for s in services for c in _codes(basis, s)]
+            ),
+            reason_text="; ".join(r.text for g in basis.reading.suggestions for r in g.why),
+            consent=Consent("patient"),
+            sensitive=False,
+            authored=f"{(date.today() - timedelta(days=days)).isoformat()}T05:30:00Z",
+        )
+        created = create_referral(send, referral, basis.province)
+        added += len(created)
+        if case_code == SCREENINGS[0][0]:
+            _take_along(state, base_url, created)
+    return added
+
+
+def _centre_for(basis: Basis, service: str) -> str:
+    """The suggested centre, or the demo staff's centre when it offers the service (so
+    the demo's centre-staff account has referrals to work on)."""
+    offering = [c.fhir_id for c in basis.centres[service]]
+    return USERS[2][3] if USERS[2][3] in offering[:3] else offering[0]
+
+
+def _codes(basis: Basis, service: str) -> tuple[str, ...]:
+    return reason_codes(basis.reading.suggestions, service)
+
+
+def _take_along(state: AppState, base_url: str, request_ids: list[str]) -> None:
+    """The Herat centre's staff move the first person's referrals (HERAT_STEPS)."""
+    staff = _demo_user(state, "demo-centre-staff")
+    send = partial(perform, state, staff, base_url=base_url)
+    actor = Actor(practitioner_reference(state, base_url, USERS[2][0], USERS[2][2]), USERS[2][2])
+    for request_id in request_ids:
+        try:
+            case = read_case(send, request_id)
+        except NotFound:
+            continue  # sent to another centre: hidden from this one
+        service = str(((case.request.get("code") or {}).get("coding") or [{}])[0].get("code"))
+        for change in HERAT_STEPS.get(service, ()):
+            record_step(send, case, change, actor, utcnow())
+            case = read_case(send, request_id)
+
+
+def _demo_user(state: AppState, username: str) -> Principal:
+    """The principal of a demo account."""
+    with unit_of_work(state, write=False) as session:
+        user = find_user(session, username)
+        if user is None:
+            raise DemoError(f"the demo account {username} is missing")
+        return user_principal(user, None)
+
+
+def _referred(send: Callable[[FhirRequest], Any], patient_id: str) -> bool:
+    """Whether the person has a referral already."""
+    query = [("subject", f"Patient/{patient_id}"), ("_count", "1")]
+    return bool((send(FhirRequest("GET", "ServiceRequest", query=query)).body or {}).get("entry"))
+
+
+def _screening_of(send: Callable[[FhirRequest], Any], patient_id: str) -> str:
+    """The id of the person's screening."""
+    query = [("subject", f"Patient/{patient_id}"), ("_count", "1")]
+    bundle = send(FhirRequest("GET", "QuestionnaireResponse", query=query)).body or {}
+    return str(bundle["entry"][0]["resource"]["id"])
 
 
 def _load_users(state: AppState, password: str, loaded: Loaded) -> None:

@@ -16,9 +16,12 @@ from typing import Any
 
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, FhirError, NotFound
+from screening.fhir.packages import Registry
+from screening.patients.history import Labels
 from screening.patients.provinces import province_by_name
 from screening.patients.service import PatientRow, row_of
 from screening.referrals.building import (
+    REASON_SYSTEM,
     Leg,
     Referral,
     consent_resource,
@@ -104,6 +107,15 @@ def _created_ids(response: FhirResponse, res_type: str) -> list[str]:
         if marker in location:
             ids.append(location.split(marker, 1)[1].split("/")[0])
     return ids
+
+
+def coded_reasons(registry: Registry, codes: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(code, English display from the IG's CodeSystem) of referral-reason codes."""
+    labels = Labels(registry, "en")
+    return tuple(
+        (code, labels.concept({"coding": [{"system": REASON_SYSTEM, "code": code}]}))
+        for code in dict.fromkeys(codes)
+    )
 
 
 def province_code_of(patient: dict[str, Any]) -> str:
