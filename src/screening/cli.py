@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     down = db_commands.add_parser("downgrade", help="migrate the database down")
     down.add_argument("revision")
     down.set_defaults(handler=_db_downgrade)
+    reindex = db_commands.add_parser(
+        "reindex", help="rebuild the search index of stored resources (after an IG change)"
+    )
+    reindex.add_argument("types", nargs="+", metavar="TYPE", help="resource types, e.g. Task")
+    reindex.set_defaults(handler=_db_reindex)
 
     validate = commands.add_parser("validate", help="validate FHIR JSON files")
     validate.add_argument(
@@ -284,6 +289,27 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
         changed = seed_database(config.database_url)
         print(f"Implementation guide resources added or updated: {changed}.")
+    return 0
+
+
+def _db_reindex(args: argparse.Namespace) -> int:
+    from screening.boundary import AppState, unit_of_work
+    from screening.store.resources import ResourceStore
+
+    state = AppState.build(Config.from_env())
+    unknown = sorted(set(args.types) - set(state.fhir.resource_types))
+    if unknown:
+        print(
+            f"screening db reindex: not FHIR R4 resource types: {', '.join(unknown)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        with unit_of_work(state, write=True) as session:
+            done = ResourceStore(session, state.fhir.indexer).reindex(args.types)
+    finally:
+        state.engine.dispose()
+    print(f"Resources reindexed: {done}.")
     return 0
 
 

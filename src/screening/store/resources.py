@@ -125,6 +125,26 @@ class ResourceStore:
 
     # writes --------------------------------------------------------------------------
 
+    def reindex(self, res_types: Sequence[str], batch: int = 500) -> int:
+        """Rewrite the search index of every current resource of these types (after a
+        SearchParameter was added or changed); how many were reindexed."""
+        done, after = 0, 0
+        while True:
+            stmt = (
+                select(resource_t.c.rid)
+                .where(resource_t.c.res_type.in_(list(res_types)), resource_t.c.rid > after)
+                .where(resource_t.c.deleted.is_(False))
+                .order_by(resource_t.c.rid)
+                .limit(batch)
+            )
+            rids = list(self.session.execute(stmt).scalars())
+            if not rids:
+                return done
+            for stored in self.by_rids(rids):
+                self._reindex(stored.rid, stored.res_type, stored.content, fresh=False)
+            done += len(rids)
+            after = rids[-1]
+
     def create(self, resource: dict[str, Any], fhir_id: str | None = None) -> Stored:
         """Store a new resource under a new (or the given) id as version 1."""
         res_type = resource["resourceType"]
