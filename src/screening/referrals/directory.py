@@ -430,6 +430,13 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
+def organization_name(org: dict[str, Any], lang: str) -> str:
+    """A centre's name in a page's language: the Persian name is the Organization's alias."""
+    name = str(org.get("name") or "")
+    alias = str((org.get("alias") or [""])[0])
+    return (alias or name) if lang == "fa" else (name or alias)
+
+
 def reference_of(centre_code: str) -> str:
     """`Organization/<id>` of a centre code, for a referral's performer."""
     return f"Organization/{quote(centre_id(centre_code), safe='')}"

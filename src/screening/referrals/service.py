@@ -149,7 +149,7 @@ class Row:
     patient: PatientRow | None
     service: dict[str, Any]  # the CodeableConcept
     centre: str  # Organization/<id>
-    centre_name: str
+    centre_org: dict[str, Any]  # the Organization (empty when not included)
     priority: str
     status: str
     business_status: dict[str, Any]
@@ -244,7 +244,7 @@ def _row(
         patient=row_of(patient, now.date()) if patient else None,
         service=request.get("code") or {},
         centre=centre,
-        centre_name=str(included.get(centre, {}).get("name") or centre),
+        centre_org=included.get(centre, {}),
         priority=priority,
         status=status,
         business_status=task.get("businessStatus") or {},
@@ -389,9 +389,11 @@ def timeline(versions: Iterable[dict[str, Any]]) -> list[Step]:
     for task in versions:
         status = str(task.get("status") or "")
         old = str(before.get("status")) if before else None
+        stamp = task.get("authoredOn") if before is None else None  # written, then stored
+        stamp = stamp or (task.get("meta") or {}).get("lastUpdated")
         steps.append(
             Step(
-                when=parse_instant(str((task.get("meta") or {}).get("lastUpdated") or "")),
+                when=parse_instant(str(stamp or "")),
                 version=int((task.get("meta") or {}).get("versionId") or 0),
                 status=status,
                 status_changed=old != status,

@@ -23,7 +23,7 @@ from screening.patients.resource import values_of
 from screening.patients.service import row_of
 from screening.referrals.basis import Basis, load_basis
 from screening.referrals.building import REASON_SYSTEM, Consent, Leg, Referral
-from screening.referrals.directory import SERVICES
+from screening.referrals.directory import SERVICES, organization_name
 from screening.referrals.numbers import is_valid, normalized
 from screening.referrals.schemas import (
     BUSINESS,
@@ -320,6 +320,12 @@ def _case_page(
         labels=Labels(app_state().fhir.registry, page_language()),
         may_print=visitor.principal.may_print(),
     )
+
+
+@bp.app_template_global()
+def centre_name(org: dict[str, Any]) -> str:
+    """A receiving centre's name in the page's language."""
+    return organization_name(org, page_language())
 
 
 @bp.app_template_global()
