@@ -289,12 +289,31 @@ class World:
 
 def load_world(app: Flask) -> World:
     """Karimi's referral to centre A and Noori's to centre B, stored by one transaction of a
-    full-scope client."""
+    full-scope client (each Task `requested`), then accepted by each centre's own client."""
     resources = [example(name) for name in DIRECTORY_FILES] + [centre_b()]
     resources += referral_resources("karimi", CENTRE_A) + referral_resources("noori", CENTRE_B)
-    status, body, _ = bearer(app).post("", bundle("transaction", *map(put_entry, resources)))
+    sent = [as_requested(r) if r["resourceType"] == "Task" else r for r in resources]
+    status, body, _ = bearer(app).post("", bundle("transaction", *map(put_entry, sent)))
     assert status == 200, body
+    for task in (r for r in resources if r["resourceType"] == "Task"):
+        accept_as_centre(app, task)
     return World(referral_ids("karimi", CENTRE_A), referral_ids("noori", CENTRE_B))
+
+
+def as_requested(task: dict[str, Any]) -> dict[str, Any]:
+    """A referral Task as the referring side sends it: `requested` (a new Task starts so),
+    without the centre's business status and appointment."""
+    sent = {k: v for k, v in copy.deepcopy(task).items() if k not in ("businessStatus", "output")}
+    return {**sent, "status": "requested"}
+
+
+def accept_as_centre(app: Flask, task: dict[str, Any]) -> None:
+    """The Task's owner centre accepts it with a PUT by its own client (`task` as accepted,
+    e.g. the IG example with its appointment)."""
+    centre = task["owner"]["reference"].removeprefix("Organization/")
+    accepted = {**task, "status": "accepted"}
+    status, body, _ = bearer(app, organization=centre).put(f"Task/{task['id']}", accepted)
+    assert status == 200, body
 
 
 # ------------------------------------------------------------------------- the audit

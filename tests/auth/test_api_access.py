@@ -11,6 +11,7 @@ from auth.support import (
     PATCH_JSON,
     Call,
     Door,
+    as_requested,
     audit_events,
     bearer,
     bundle,
@@ -187,7 +188,8 @@ def test_write_only_token_can_update_and_delete(app: Flask) -> None:
 
 
 def store_referral(app: Flask) -> dict[str, str]:
-    """Karimi's ServiceRequest and Task (with Patient and Organization) by a full client."""
+    """Karimi's ServiceRequest and Task (with Patient and Organization) by a full client; the
+    Task `requested`, as every new referral Task starts."""
     names = (
         "Organization-example-herat-centre",
         "Patient-example-ahmad-karimi",
@@ -195,6 +197,7 @@ def store_referral(app: Flask) -> dict[str, str]:
         "Task-example-referral-task-karimi",
     )
     resources = [example(name) for name in names]
+    resources[-1] = as_requested(resources[-1])
     entries = [entry("PUT", f"{r['resourceType']}/{r['id']}", r) for r in resources]
     status, body, _ = bearer(app).post("", bundle("transaction", *entries))
     assert status == 200, body

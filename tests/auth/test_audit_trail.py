@@ -28,6 +28,7 @@ from auth.support import (
     entity_refs,
     entry,
     example,
+    load_world,
     make_user,
     patient,
     subtype,
@@ -435,6 +436,27 @@ def test_refusals_and_failures_are_audited(app: Flask) -> None:
             assert call.path in entity_refs(event, "4")
         if door is anonymous:
             assert event["agent"][0]["who"]["display"] == "anonymous:unauthenticated"
+
+
+def test_refused_referral_delete_is_audited(app: Flask) -> None:
+    """Deleting a referral Task (409: it is cancelled instead) writes one failed delete, as a
+    single DELETE and as a batch entry; the Task stays."""
+    world = load_world(app)
+    name, door = named_client(app)
+    path = f"Task/{world.a.task}"
+    for sent in (
+        Call("delete", "DELETE", path),
+        Call("batch", "POST", "", bundle("batch", entry("DELETE", path))),
+    ):
+        watch = AuditWatch(app)
+        status, body, _ = sent.send(door)
+        assert status == (409 if sent.name == "delete" else 200), body
+        event = only(watch.take())
+        assert_event(event, "delete", "D", outcome="4")
+        assert event["outcomeDesc"].startswith("409: "), event["outcomeDesc"]
+        assert path in entity_refs(event, "4")
+        assert_agent(event, "client", name, "client")
+    assert door.get(path)[0] == 200
 
 
 def test_csrf_refusal_is_audited(app: Flask) -> None:

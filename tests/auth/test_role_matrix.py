@@ -13,6 +13,7 @@ from auth.support import (
     CENTRE_A,
     PATCH_JSON,
     Door,
+    as_requested,
     bearer,
     bundle,
     cookie_door,
@@ -27,6 +28,7 @@ from auth.support import (
 from screening.auth.models import UserAccount
 from screening.auth.service import sign_out, update_user
 from screening.boundary import unit_of_work
+from screening.referrals.enforce import REFERRAL_NUMBER
 
 KARIMI = "Patient/example-ahmad-karimi"
 SCREENING = {"Patient", "Observation", "Condition", "Encounter", "Consent", "RelatedPerson"}
@@ -55,7 +57,8 @@ ORGANIZATION = {"centre-staff": CENTRE_A}
 
 
 def samples() -> dict[str, dict[str, Any]]:
-    """One valid resource of each type under test (IG examples where there are some)."""
+    """One valid resource of each type under test (IG examples where there are some; the
+    referral Task `requested`, as a new one starts)."""
     found = {
         r["resourceType"]: r
         for r in map(
@@ -74,6 +77,7 @@ def samples() -> dict[str, dict[str, Any]]:
             ),
         )
     }
+    found["Task"] = as_requested(found["Task"])
     subject = {"reference": KARIMI}
     found["RelatedPerson"] = {"resourceType": "RelatedPerson", "id": "rp-1", "patient": subject}
     found["Procedure"] = {
@@ -94,6 +98,15 @@ def store_samples(app: Flask) -> dict[str, dict[str, Any]]:
     )
     assert status == 200, body
     return {r["resourceType"]: r for r in resources.values()}
+
+
+def fresh_copy(resource: dict[str, Any]) -> dict[str, Any]:
+    """A copy to POST as another resource: no id, and a referral number of its own."""
+    fresh = {k: v for k, v in copy.deepcopy(resource).items() if k != "id"}
+    for identifier in fresh.get("identifier", []):
+        if identifier.get("system") == REFERRAL_NUMBER:
+            identifier["value"] = "R-2026-HRT-00872"
+    return fresh
 
 
 def version(app: Flask, res_type: str, fhir_id: str) -> str | None:
@@ -131,23 +144,26 @@ def test_role_reads(app: Flask, role: str) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_writes(app: Flask, role: str) -> None:
-    """Each role creates, updates, deletes exactly its row's types; refusals change nothing."""
+    """Each role creates, updates, deletes exactly its row's types; refusals change nothing.
+    A referral (ServiceRequest, Task) is not deleted even by a role that writes it: 409."""
     stored = store_samples(app)
     door = role_door(app, role)
     for res_type, resource in sorted(stored.items()):
         allowed = res_type in WRITES[role]
         refused = 403 if res_type != "AuditEvent" else 405
         before = count_of(app, res_type)
-        fresh = {k: v for k, v in copy.deepcopy(resource).items() if k != "id"}
-        status, body, _ = door.post(res_type, fresh)
+        status, body, _ = door.post(res_type, fresh_copy(resource))
         assert status == (201 if allowed else refused), ("POST", res_type, body)
         assert count_of(app, res_type) == before + (1 if allowed else 0)
         path = f"{res_type}/{resource['id']}"
         status, body, _ = door.put(path, resource)
         assert status == (200 if allowed else refused), ("PUT", res_type, body)
+        kept = res_type in REFERRALS
         status, body, _ = door.delete(path)
-        assert status == (204 if allowed else refused), ("DELETE", res_type, body)
-        assert version(app, res_type, resource["id"]) == (None if allowed else "1")
+        deleted = 409 if kept else 204
+        assert status == (deleted if allowed else refused), ("DELETE", res_type, body)
+        left = ("2" if kept else None) if allowed else "1"
+        assert version(app, res_type, resource["id"]) == left
     for res_type in ("StructureDefinition", "AuditEvent"):
         status, body, _ = door.post(res_type, {"resourceType": res_type})
         assert status == (405 if res_type == "AuditEvent" else 403), (res_type, body)
@@ -198,7 +214,7 @@ def test_centre_staff_see_only_granted_and_write_only_their_tasks(app: Flask) ->
     assert status == 200 and ids_in(body) == {KARIMI}
     assert door.get(f"Patient/{other['id']}")[0] == 404
     task = stored["Task"]
-    assert door.put(f"Task/{task['id']}", {**task, "status": "in-progress"})[0] == 200
+    assert door.put(f"Task/{task['id']}", {**task, "status": "accepted"})[0] == 200
     referral = stored["ServiceRequest"]
     assert door.put(f"ServiceRequest/{referral['id']}", referral)[0] == 403
     assert door.put(KARIMI, stored["Patient"])[0] == 403

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from conftest import Fhir
+from flask import Flask
+
+from conftest import Fhir, api_token
 from patients.conftest import Browser, check_html, text_of
 from screening.patients.resource import CASE_CODE_SYSTEM, PatientValues, build_patient
 
@@ -141,8 +143,17 @@ def test_the_patient_page(signed_in: SignIn, register: Register) -> None:
     assert "هنوز غربالگری‌ای ثبت نشده است." in body
 
 
-def _history(api: Fhir, patient_id: str) -> dict[str, str]:
-    """A field visit with a pain screening, an unanswered visit, and a referral with its Task."""
+def _centre(app: Flask) -> Fhir:
+    """A FHIR client bound to the receiving centre (it moves the centre's Tasks on)."""
+    client = app.test_client()
+    token = api_token(app, organization=CENTRE.removeprefix("Organization/"))
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return Fhir(client)
+
+
+def _history(api: Fhir, centre: Fhir, patient_id: str) -> dict[str, str]:
+    """A field visit with a pain screening, an unanswered visit, and a referral with its Task
+    (sent `requested`, then accepted by the centre)."""
     subject = {"reference": f"Patient/{patient_id}"}
     field = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "FLD"}
 
@@ -199,24 +210,27 @@ def _history(api: Fhir, patient_id: str) -> dict[str, str]:
             "performer": [{"reference": CENTRE, "display": "Herat centre"}],
         }
     )
-    api.create(
+    task = api.create(
         {
             "resourceType": "Task",
-            "status": "accepted",
+            "status": "requested",
             "intent": "order",
             "focus": {"reference": f"ServiceRequest/{referral['id']}"},
             "for": subject,
             "owner": {"reference": CENTRE},
         }
     )
+    accepted = {k: v for k, v in task.items() if k != "meta"} | {"status": "accepted"}
+    status, body, _ = centre.put(f"Task/{task['id']}", accepted)
+    assert status == 200, body
     return {"response": str(response["id"]), "bare": bare, "referral": str(referral["id"])}
 
 
 def test_the_history_lists_screenings_and_referrals_newest_first(
-    signed_in: SignIn, register: Register, api: Fhir
+    signed_in: SignIn, register: Register, api: Fhir, web_app: Flask
 ) -> None:
     _, patient_id = register()
-    made = _history(api, patient_id)
+    made = _history(api, _centre(web_app), patient_id)
     person, _ = signed_in("clinician", language="en")
     body = text_of(person.get(f"/patients/{patient_id}"))
     check_html(body, "en")

@@ -11,6 +11,7 @@ from screening.auth.roles import Role
 from screening.referrals.workflow import (
     ENDED,
     OPEN,
+    STARTS,
     TRANSITIONS,
     Side,
     WorkflowError,
@@ -139,13 +140,27 @@ def test_hold_returns_to_the_state_it_left() -> None:
     assert "put on hold from 'in-progress'" in error.diagnostics
 
 
+def test_a_held_referral_can_still_end() -> None:
+    """Whatever it was held from, a referral on hold can fail or be withdrawn."""
+    reason = {"statusReason": {"text": "moved away"}}
+    for held in ("accepted", "in-progress"):
+        check_transition(
+            task("on-hold"), {**task("failed"), **reason}, Side.RECEIVER, held_from=held
+        )
+        withdrawn = {**task("cancelled"), **reason}
+        check_transition(task("on-hold"), withdrawn, Side.REFERRER, held_from=held)
+
+
 def test_new_tasks() -> None:
-    """A new Task starts open (normally requested), never ended or on hold, by a side."""
+    """A new Task starts as requested, by either side; in no other status (the centre itself
+    moves a referral entered from a paper register on)."""
+    assert {"requested"} == STARTS
     for side in Side:
-        for status in ("requested", "received", "accepted", "in-progress"):
-            check_transition(None, task(status), side)
-        for status in ("on-hold", *ENDED, "entered-in-error"):
-            assert refused(None, status, side).status == 409
+        check_transition(None, task("requested"), side)
+        for status in sorted(set(STATUSES) - STARTS):
+            error = refused(None, status, side)
+            assert error.status == 409
+            assert error.diagnostics.startswith(f"A new referral Task cannot start as '{status}'")
     assert refused(None, "requested", None).status == 409
     with pytest.raises(WorkflowError) as caught:
         check_transition(None, task("cancelled"), Side.REFERRER)

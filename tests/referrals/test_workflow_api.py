@@ -241,4 +241,7 @@ def test_new_task_cannot_start_ended(referral: Referral) -> None:
     task = {k: v for k, v in referral.task_now().items() if k not in ("meta", "id")}
     status, body, _ = referral.referrer.post("Task", {**task, "status": "completed"})
     assert status == 409
-    assert body == outcome("A new referral Task cannot start as 'completed'")
+    assert body == outcome(
+        "A new referral Task cannot start as 'completed': it starts as 'requested'"
+        " and the receiving centre moves it on"
+    )

@@ -388,6 +388,7 @@ class Interactions:
         self.guard.require("d", res_type)
         self.guard.hide(res_type, fhir_id, writing=True)
         current = self.store.current(res_type, fhir_id)
+        self.referrals.before_delete(current)
         self.store.delete(res_type, fhir_id, _etag_version(req.if_match))
         if current is not None and not current.deleted:
             self.guard.saw("delete", [current])
@@ -397,6 +398,7 @@ class Interactions:
         self.guard.require("d", res_type)
         matches = self.conditional_matches(res_type, urlencode(req.query), "conditional delete")
         for stored in matches:
+            self.referrals.before_delete(stored)
             self.store.delete(res_type, stored.fhir_id)
         self.guard.saw("delete", matches)
         return FhirResponse(204)

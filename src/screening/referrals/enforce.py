@@ -1,6 +1,8 @@
 """The referral workflow applied to every write of the FHIR door (single requests, batch and
 transaction entries alike): Interactions call `after_write` once a Task or ServiceRequest
-version is stored, inside the request's transaction, so a refusal rolls it back whole.
+version is stored, inside the request's transaction, so a refusal rolls it back whole, and
+`before_delete` before a resource is deleted (a referral is cancelled, never deleted).
+Referral numbers are unique among the current ServiceRequests.
 """
 
 from __future__ import annotations
@@ -11,17 +13,30 @@ from typing import Any
 from sqlalchemy import select
 
 from screening.api.guard import Guard
-from screening.fhir.outcome import Gone, Unprocessable
+from screening.fhir.outcome import Conflict, Gone, Unprocessable
+from screening.referrals.numbers import SYSTEM as REFERRAL_NUMBER
 from screening.referrals.workflow import (
     WorkflowError,
     check_transition,
     service_request_status,
     side_of,
 )
-from screening.store.models import ReferenceIndex
+from screening.store.models import ReferenceIndex, TokenIndex
 from screening.store.resources import ResourceStore, Stored
 
 REFERRAL_TASK = "https://fhir.rehab-screening.example/StructureDefinition/referral-task"
+CANCEL_INSTEAD = "cancel the referral's Task instead (status 'cancelled' with a statusReason)"
+
+
+class DuplicateReferralNumber(Conflict):
+    """A referral number that another current ServiceRequest already carries (409)."""
+
+    code = "duplicate"
+
+    def __init__(
+        self, diagnostics: str, *, expression: str | None = "ServiceRequest.identifier"
+    ) -> None:
+        super().__init__(diagnostics, expression=expression)
 
 
 class ReferralRules:
@@ -46,7 +61,54 @@ class ReferralRules:
             check_transition(before, content, side, held_from=held)
             self.follow(content)
         elif stored.res_type == "ServiceRequest":
+            self.check_number(stored)
             self.check_service_request(stored)
+
+    def before_delete(self, current: Stored | None) -> None:
+        """409 for deleting a referral: its Task, or its ServiceRequest (one with a referral
+        Task or a referral number). Call it after the visibility check, so that the 409 never
+        tells a principal that a hidden id exists."""
+        if current is None or current.deleted:
+            return
+        if current.res_type == "Task":
+            kept = is_referral_task(current.content or {})
+        else:
+            kept = current.res_type == "ServiceRequest" and self.is_referral(current)
+        if kept:
+            raise WorkflowError(
+                f"{current.res_type}/{current.fhir_id} is part of a referral, which is not"
+                f" deleted: {CANCEL_INSTEAD}",
+                expression=None,
+            )
+
+    def is_referral(self, service_request: Stored) -> bool:
+        """Whether a ServiceRequest is a referral: it has a referral number or a referral Task."""
+        numbered = referral_numbers(service_request.content or {})
+        return bool(numbered or self.tasks_of(service_request.fhir_id))
+
+    def check_number(self, stored: Stored) -> None:
+        """409 (duplicate) when another current ServiceRequest carries one of this one's
+        referral numbers (found through the token index, so entries written earlier in the
+        same transaction count)."""
+        for number in referral_numbers(stored.content or {}):
+            if self.number_taken(number, stored.rid):
+                raise DuplicateReferralNumber(
+                    f"Referral number '{number}' is already carried by another ServiceRequest"
+                )
+
+    def number_taken(self, number: str, own_rid: int) -> bool:
+        """Whether a current ServiceRequest other than row `own_rid` carries `number`."""
+        idx = TokenIndex.__table__
+        stmt = select(idx.c.rid).where(
+            idx.c.res_type == "ServiceRequest",
+            idx.c.name == "identifier",
+            idx.c.code == number[:255],  # the index keeps 255 characters
+            idx.c.system == REFERRAL_NUMBER,
+            idx.c.rid != own_rid,
+        )
+        rids = sorted(set(self.store.session.execute(stmt).scalars()))
+        holders = self.store.by_rids(rids)
+        return any(number in referral_numbers(other.content or {}) for other in holders)
 
     def follow(self, task: dict[str, Any]) -> None:
         """Set the focused ServiceRequest's status to match the Task (a new version)."""
@@ -109,6 +171,18 @@ def is_referral_task(task: dict[str, Any]) -> bool:
     referral-task profile."""
     profiles = (task.get("meta") or {}).get("profile") or []
     return focus_id(task) is not None or REFERRAL_TASK in profiles
+
+
+def referral_numbers(request: dict[str, Any]) -> list[str]:
+    """The referral numbers (identifier values of the referral-number system) it carries."""
+    identifiers = request.get("identifier")
+    if not isinstance(identifiers, list):
+        return []
+    return [
+        str(i["value"])
+        for i in identifiers
+        if isinstance(i, dict) and i.get("system") == REFERRAL_NUMBER and i.get("value")
+    ]
 
 
 def focus_id(task: dict[str, Any]) -> str | None:

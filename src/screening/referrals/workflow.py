@@ -22,9 +22,10 @@ entered-in-error (a record sent by mistake is cancelled with a reason). statusRe
 required for rejected, cancelled and failed (the profile's invariant rt-1) and, as a
 service rule on top of the profile, for on-hold.
 
-A new Task is recorded in one of STARTS by either side: `requested` is the normal start;
-received, accepted and in-progress are accepted so that referrals already under way (paper
-registers, migration) can be entered. A new Task cannot be ended or on hold.
+A new Task starts as `requested` (STARTS), recorded by either side, and nowhere else: the
+receiving centre must itself accept each referral, so a referral entered from a paper
+register is created `requested` and then moved on by the centre, step by step, like any
+other. A referral is never deleted; it is cancelled with a reason (`referrals.enforce`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Side(StrEnum):
 OPEN = frozenset({"requested", "received", "accepted", "in-progress", "on-hold"})
 ENDED = frozenset({"completed", "rejected", "cancelled", "failed"})
 HOLDABLE = frozenset({"accepted", "in-progress"})
-STARTS = frozenset({"requested", "received", "accepted", "in-progress"})
+STARTS = frozenset({"requested"})
 REASON_REQUIRED = frozenset({"rejected", "cancelled", "failed", "on-hold"})
 
 R, C = Side.REFERRER, Side.RECEIVER
@@ -114,7 +115,10 @@ def check_transition(
     _check_reason(new_task, new)
     if old_task is None:
         if new not in STARTS:
-            raise WorkflowError(f"A new referral Task cannot start as '{new}'")
+            raise WorkflowError(
+                f"A new referral Task cannot start as '{new}': it starts as 'requested'"
+                " and the receiving centre moves it on"
+            )
         if side is None:
             raise WorkflowError("Only the referring side or the receiving centre may record it")
         return
@@ -124,7 +128,7 @@ def check_transition(
     allowed = TRANSITIONS.get((old, new))
     if allowed is None:
         raise WorkflowError(f"A referral Task cannot go from '{old}' to '{new}'")
-    if old == "on-hold" and held_from is not None and new != held_from:
+    if old == "on-hold" and new in HOLDABLE and held_from is not None and new != held_from:
         raise WorkflowError(f"This Task was put on hold from '{held_from}'; it returns there")
     if side is not allowed:
         who = "the receiving centre" if allowed is Side.RECEIVER else "the referring side"
