@@ -7,8 +7,6 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
-import html
-import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,104 +14,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.test import TestResponse
 
-from referrals.pages_support import load_centres
-from screening.api.door import perform
-from screening.api.messages import FhirRequest
-from screening.auth.principal import operator
-from screening.referrals.numbers import SYSTEM, is_valid
+from referrals.pages_support import error_of, fetch, form_values, refer, referral_id, step
+from screening.referrals.numbers import is_valid
 from screening.store.clock import utcnow
-from screenings.test_screening_pages import CONCLUSION, answers, post
 from web.conftest import Browser, text_of
 
 SignIn = Callable[..., tuple[Browser, Any]]
 BASE = "http://localhost/fhir"
-
-
-def fetch(app: Flask, res_type: str, *pairs: tuple[str, str]) -> list[dict[str, Any]]:
-    """Resources of a type as the command line finds them (matches only)."""
-    req = FhirRequest("GET", res_type, query=[*pairs, ("_count", "200")])
-    body = perform(app.extensions["screening"], operator("test"), req, BASE).body or {}
-    return [e["resource"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
-
-
-@pytest.fixture
-def centres(web_app: Flask) -> dict[str, str]:
-    """HER-01 (P&O, physiotherapy, wheelchair), HER-02 (physiotherapy, psychosocial) and
-    KAB-01 in Kabul."""
-    return load_centres(web_app)
-
-
-@pytest.fixture
-def patient_id(web_app: Flask) -> str:
-    """The IG's example person (Herat, born 1986)."""
-    with open("fhir_profiles/examples/Patient-example-ahmad-karimi.json", encoding="utf-8") as f:
-        patient = json.load(f)
-    patient.pop("id")
-    req = FhirRequest("POST", "Patient", body=patient)
-    return str((perform(web_app.extensions["screening"], operator("t"), req, BASE).body or {})["id"])
-
-
-@pytest.fixture
-def clinician(signed_in: SignIn) -> Browser:
-    return signed_in("clinician", full_name="Dr Zahra Ahmadi")[0]
-
-
-@pytest.fixture
-def screening_id(clinician: Browser, patient_id: str, centres: dict[str, str]) -> str:
-    """A screening saved through the form: amputation, fall risk, slow walking and pain
-    after a landmine; the conclusion asks for P&O, physiotherapy and psychosocial support,
-    urgent."""
-    response = post(clinician, patient_id, answers(**CONCLUSION), "save")
-    assert response.status_code == 303, text_of(response)[:2000]
-    return str(response.headers["Location"]).split("/screenings/")[1].split("?")[0]
-
-
-def form_values(page: str) -> dict[str, Any]:
-    """The values a form is filled in with (checked boxes, radios, selects, text areas)."""
-    data: dict[str, Any] = {}
-    for kind, name, value in re.findall(
-        r'<input type="(checkbox|radio)" id="[^"]*" name="([^"]+)" value="([^"]+)"\s*checked', page
-    ):
-        if kind == "checkbox":
-            data.setdefault(name, []).append(value)
-        else:
-            data[name] = value
-    for name, body in re.findall(r'<select id="[^"]*" name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected', body)
-        if chosen:
-            data[name] = chosen.group(1)
-    for name, text in re.findall(r'<textarea id="[^"]*" name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
-        data[name] = html.unescape(text)
-    return data
-
-
-def error_of(page: str, name: str) -> str | None:
-    """The error shown next to a field, or None."""
-    found = re.search(rf'id="f-{re.escape(name)}-error">([^<]*)<', page)
-    return html.unescape(found.group(1)) if found else None
-
-
-def refer(person: Browser, screening_id: str, **changes: Any) -> TestResponse:
-    """Open the referral form, give consent, apply `changes` and send it."""
-    data = form_values(text_of(person.get(f"/screenings/{screening_id}/refer")))
-    data["consent"] = "yes"
-    data.update(changes)
-    return person.post(f"/screenings/{screening_id}/refer", {k: v for k, v in data.items() if v is not None})
-
-
-def referral_id(response: TestResponse) -> str:
-    assert response.status_code == 303, text_of(response)[:3000]
-    return str(response.headers["Location"]).split("/referrals/")[1].split("?")[0]
-
-
-def step(person: Browser, request_id: str, **fields: str) -> TestResponse:
-    """Record a step on the referral page, over the version the page shows."""
-    page = text_of(person.get(f"/referrals/{request_id}"))
-    version = re.search(r'name="version" value="(\d+)"', page)
-    assert version, "the page offers no step form"
-    return person.post(f"/referrals/{request_id}/step", {"version": version.group(1), **fields})
 
 
 # ----------------------------------------------------------------- the referral form
@@ -125,8 +33,12 @@ def test_the_form_is_filled_in_from_the_screening(clinician: Browser, screening_
     assert data["service"] == ["prosthetics-orthotics", "physiotherapy", "psychosocial-support"]
     assert data["priority"] == "urgent"
     assert data["reason"] == [
-        "limb-absence-no-prosthesis", "fall-risk", "slow-walking", "severe-pain", "conflict-survivor"
-    ]  # fmt: skip
+        "limb-absence-no-prosthesis",
+        "fall-risk",
+        "slow-walking",
+        "severe-pain",
+        "conflict-survivor",
+    ]
     assert "18.4 s" in data["reason_text"] and "Landmine" in data["reason_text"]
     # the nearest centre of the province that offers the service comes first
     assert data["centre.prosthetics-orthotics"] == "her-01"
@@ -180,7 +92,10 @@ def test_without_consent_nothing_is_sent(
 ) -> None:
     response = refer(clinician, screening_id, consent=None)
     assert response.status_code == 400
-    assert error_of(text_of(response), "consent") == "A referral is sent only with the person's consent"
+    assert (
+        error_of(text_of(response), "consent")
+        == "A referral is sent only with the person's consent"
+    )
     assert fetch(web_app, "ServiceRequest", ("subject", f"Patient/{patient_id}")) == []
     assert fetch(web_app, "Consent", ("patient", f"Patient/{patient_id}")) == []
 
@@ -189,7 +104,9 @@ def test_form_errors_are_shown_next_to_their_fields(clinician: Browser, screenin
     wrong_centre = refer(clinician, screening_id, **{"centre.psychosocial-support": "her-01"})
     assert wrong_centre.status_code == 400
     page = text_of(wrong_centre)
-    assert error_of(page, "centre.psychosocial-support") == "Choose a centre that offers this service"
+    assert (
+        error_of(page, "centre.psychosocial-support") == "Choose a centre that offers this service"
+    )
     assert 'href="#f-centre.psychosocial-support"' in page  # in the summary, linked
     none = refer(clinician, screening_id, service=[], reason_text="", consent_by="guardian")
     page = text_of(none)
@@ -201,7 +118,9 @@ def test_form_errors_are_shown_next_to_their_fields(clinician: Browser, screenin
 
 def test_only_clinicians_refer(signed_in: SignIn, screening_id: str) -> None:
     for role in ("screener", "centre-staff", "administrator", "auditor"):
-        person, _ = signed_in(role, **({"organization": "her-01"} if role == "centre-staff" else {}))
+        person, _ = signed_in(
+            role, **({"organization": "her-01"} if role == "centre-staff" else {})
+        )
         assert person.get(f"/screenings/{screening_id}/refer").status_code == 403
     clinician, _ = signed_in("clinician")
     assert clinician.get("/screenings/unknown-id/refer").status_code == 404
@@ -232,7 +151,9 @@ def test_overdue_referrals_come_first_and_can_be_filtered(
     signed_in: SignIn, clinician: Browser, screening_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     referral_id(refer(clinician, screening_id, service=["physiotherapy"], priority="routine"))
-    referral_id(refer(clinician, screening_id, service=["prosthetics-orthotics"], priority="urgent"))
+    referral_id(
+        refer(clinician, screening_id, service=["prosthetics-orthotics"], priority="urgent")
+    )
     her01, _ = signed_in("centre-staff", organization="her-01")
     assert "Overdue" not in text_of(her01.get("/referrals"))
     later = utcnow() + timedelta(hours=80)  # urgent waits 72 h at most, routine two weeks
@@ -255,7 +176,9 @@ def test_a_number_typed_as_printed_opens_the_referral(
     number = fetch(web_app, "ServiceRequest", ("_id", request_id))[0]["identifier"][0]["value"]
     typed = number.lower().translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
     found = clinician.get("/referrals", query_string={"number": f" {typed} "})
-    assert found.status_code == 302 and found.headers["Location"].endswith(f"/referrals/{request_id}")
+    assert found.status_code == 302 and found.headers["Location"].endswith(
+        f"/referrals/{request_id}"
+    )
     wrong = number[:-1] + str((int(number[-1]) + 1) % 10)  # a misread check digit
     page = text_of(clinician.get("/referrals", query_string={"number": wrong}))
     assert f"No referral you can see has the number {wrong}" in page
@@ -323,12 +246,17 @@ def test_the_workflow_refuses_through_the_page(
     assert "Only the receiving centre" in (error_of(text_of(not_theirs), "status") or "")
     skipped = step(centre, request_id, status="completed")
     assert skipped.status_code == 409
-    assert "cannot go from 'requested' to 'completed'" in (error_of(text_of(skipped), "status") or "")
+    assert "cannot go from 'requested' to 'completed'" in (
+        error_of(text_of(skipped), "status") or ""
+    )
     # a page opened before someone else's step is not written over it
     page = text_of(centre.get(f"/referrals/{request_id}"))
     version = re.search(r'name="version" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
     assert step(centre, request_id, status="accepted").status_code == 303
-    stale = centre.post(f"/referrals/{request_id}/step", {"version": version, "status": "rejected", "reason": "full"})
+    stale = centre.post(
+        f"/referrals/{request_id}/step",
+        {"version": version, "status": "rejected", "reason": "full"},
+    )
     assert stale.status_code == 409 and "Someone else updated this referral" in text_of(stale)
     withdrawn = step(clinician, request_id, status="cancelled", reason="Moved to Kabul")
     assert withdrawn.status_code == 303

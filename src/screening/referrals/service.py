@@ -28,7 +28,7 @@ from screening.referrals.building import (
     service_request,
     task_resource,
 )
-from screening.referrals.enforce import focus_id
+from screening.referrals.enforce import focus_id, referral_numbers
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
 from screening.referrals.numbers import new_number
 from screening.referrals.workflow import ENDED, OPEN, TRANSITIONS, Side
@@ -263,10 +263,7 @@ def is_overdue(status: str, priority: str, waiting: timedelta | None) -> bool:
 
 def referral_number(request: dict[str, Any]) -> str:
     """The referral number of a ServiceRequest ('' when it has none)."""
-    for identifier in request.get("identifier") or []:
-        if identifier.get("system") == NUMBER_SYSTEM:
-            return str(identifier.get("value") or "")
-    return ""
+    return next(iter(referral_numbers(request)), "")
 
 
 def parse_instant(text: str) -> datetime | None:

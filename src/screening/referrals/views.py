@@ -337,4 +337,6 @@ def waited(waiting: timedelta) -> str:
             lang, "referrals.waiting_days", n=localize_digits(waiting.days, lang)
         )
     hours = max(0, waiting.seconds // 3600)
+    if hours == 0:
+        return catalogue().text(lang, "referrals.waiting_new")
     return catalogue().text(lang, "referrals.waiting_hours", n=localize_digits(hours, lang))
