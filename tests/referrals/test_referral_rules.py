@@ -327,3 +327,31 @@ def test_an_update_keeping_its_number_is_fine(app: Flask, world: World) -> None:
     status, body, _ = door.post("", bundle("transaction", entry("PUT", path, request)))
     assert status == 200, body
     assert current(app, "ServiceRequest", world.a.service_request)["meta"]["versionId"] == "4"
+
+
+def test_two_requests_with_one_number_at_the_same_moment(app: Flask, world: World) -> None:
+    """Two systems write the same new number at once: one wins, the other gets 409
+    (PostgreSQL serialises them on a lock of the number; SQLite has one writer)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from screening.api.door import perform
+    from screening.api.messages import FhirRequest
+    from screening.auth.principal import operator
+
+    state = app.extensions["screening"]
+    for attempt in range(4):
+        number = f"R-2026-HRT-0{attempt}555"
+        barrier = Barrier(2)
+
+        def write(_: int, number: str = number, barrier: Barrier = barrier) -> int:
+            barrier.wait()
+            req = FhirRequest("POST", "ServiceRequest", body=new_request(number))
+            try:
+                return perform(state, operator("t"), req, "http://t/fhir").status
+            except Conflict as error:
+                return error.status
+
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = sorted(pool.map(write, range(2)))
+        assert outcomes == [201, 409], (number, outcomes)

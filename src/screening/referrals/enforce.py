@@ -8,9 +8,10 @@ Referral numbers are unique among the current ServiceRequests.
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from screening.api.guard import Guard
 from screening.fhir.outcome import Conflict, Gone, Unprocessable
@@ -91,10 +92,21 @@ class ReferralRules:
         referral numbers (found through the token index, so entries written earlier in the
         same transaction count)."""
         for number in referral_numbers(stored.content or {}):
+            self.lock_number(number)
             if self.number_taken(number, stored.rid):
                 raise DuplicateReferralNumber(
                     f"Referral number '{number}' is already carried by another ServiceRequest"
                 )
+
+    def lock_number(self, number: str) -> None:
+        """On PostgreSQL, hold a lock on the number until the transaction ends, so that two
+        transactions writing the same number at once are checked one after the other (the
+        second sees the first's index rows). SQLite runs one writer at a time anyway."""
+        session = self.store.session
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        key = int.from_bytes(hashlib.sha256(number.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     def number_taken(self, number: str, own_rid: int) -> bool:
         """Whether a current ServiceRequest other than row `own_rid` carries `number`."""
