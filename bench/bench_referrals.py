@@ -23,20 +23,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
-
-from screening.api.door import perform  # noqa: E402
-from screening.api.messages import FhirRequest  # noqa: E402
-from screening.auth.principal import operator  # noqa: E402
-from screening.boundary import AppState  # noqa: E402
-from screening.config import Config  # noqa: E402
-from screening.migrate import upgrade  # noqa: E402
-from screening.patients.resource import CASE_CODE_SYSTEM  # noqa: E402
-from screening.referrals import demo  # noqa: E402
-from screening.referrals.basis import load_basis  # noqa: E402
-from screening.referrals.building import Consent, Leg, Referral  # noqa: E402
-from screening.referrals.service import (  # noqa: E402
+from screening.api.door import perform
+from screening.api.messages import FhirRequest
+from screening.auth.principal import operator
+from screening.boundary import AppState
+from screening.config import Config
+from screening.migrate import upgrade
+from screening.patients.resource import CASE_CODE_SYSTEM
+from screening.referrals import demo
+from screening.referrals.basis import load_basis
+from screening.referrals.building import Consent, Leg, Referral
+from screening.referrals.service import (
     Actor,
     Change,
     Filters,
@@ -45,9 +42,9 @@ from screening.referrals.service import (  # noqa: E402
     record_step,
     worklist,
 )
-from screening.screenings.directory import practitioner_reference  # noqa: E402
-from screening.store.clock import to_instant, utcnow  # noqa: E402
-from screening.store.seed import seed_database  # noqa: E402
+from screening.screenings.directory import practitioner_reference
+from screening.store.clock import to_instant, utcnow
+from screening.store.seed import seed_database
 
 BASE = "http://localhost/fhir"
 PASSWORD = "a long bench secret 42"
@@ -83,12 +80,12 @@ def run(url: str, count: int) -> None:
     state = AppState.build(Config(database_url=url))
     try:
         demo.load_demo(state, operator("bench"), BASE, PASSWORD, say=lambda _: None)
-        clinician = demo._demo_user(state, "demo-clinician")
-        staff = demo._demo_user(state, "demo-centre-staff")
+        clinician = demo.demo_user(state, "demo-clinician")
+        staff = demo.demo_user(state, "demo-centre-staff")
         as_clinician = partial(perform, state, clinician, base_url=BASE)
         as_staff = partial(perform, state, staff, base_url=BASE)
         patient_id = _patient_id(as_clinician, "HER-1001-DM")
-        response_id = demo._screening_of(as_clinician, patient_id)
+        response_id = str(demo.first_of(as_clinician, "QuestionnaireResponse", patient_id))
         basis = load_basis(as_clinician, response_id, Decimal(state.config.tug_cutoff))
         requester = practitioner_reference(state, BASE, "demo-clinician", "Dr. Farid Haidari")
 
@@ -141,6 +138,7 @@ def main() -> None:
         print("SQLite (file, in process):")
         run(f"sqlite:///{tmp}/bench.db", args.referrals)
     if args.postgresql:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         from pgcluster import PgCluster
 
         with PgCluster() as cluster:

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from screening.auth.principal import Kind, Principal
+from screening.fhir.searchset import CANONICAL
 from screening.store.clock import to_instant
 
-CANONICAL = "https://fhir.rehab-screening.example"
 INTERACTION = "http://hl7.org/fhir/restful-interaction"
 ACTIONS = {
     "create": "C",

@@ -13,6 +13,7 @@ from typing import Any
 
 from screening.api.messages import FhirRequest
 from screening.fhir.packages import Registry
+from screening.fhir.searchset import by_reference, resources
 from screening.patients.service import Send
 from screening.screenings.questionnaire import QuestionnaireError, form_of
 
@@ -118,26 +119,14 @@ def _search(send: Send, res_type: str, pairs: list[tuple[str, str]]) -> dict[str
     return send(FhirRequest("GET", res_type, query=query)).body or {}
 
 
-def _entries(bundle: dict[str, Any], mode: str) -> list[dict[str, Any]]:
-    """The resources of a searchset Bundle in one search mode (match or include)."""
-    return [
-        e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == mode
-    ]
-
-
-def _by_reference(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Resources by their relative reference `Type/id`."""
-    return {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
-
-
 def _screenings(
     responses: dict[str, Any], visits: dict[str, Any], labels: Labels
 ) -> list[ScreeningRow]:
     """Responses (dated by their Encounter when they name one) and unanswered visits."""
-    encounters = _by_reference(_entries(responses, "include") + _entries(visits, "match"))
+    encounters = by_reference(resources(responses, "include") + resources(visits, "match"))
     answered: set[str] = set()
     rows = []
-    for response in _entries(responses, "match"):
+    for response in resources(responses, "match"):
         encounter_ref = str((response.get("encounter") or {}).get("reference", ""))
         answered.add(encounter_ref)
         start = (encounters.get(encounter_ref, {}).get("period") or {}).get("start")
@@ -149,7 +138,7 @@ def _screenings(
                 response_id=str(response.get("id")),
             )
         )
-    for visit in _entries(visits, "match"):
+    for visit in resources(visits, "match"):
         if f"Encounter/{visit.get('id')}" not in answered:
             start = (visit.get("period") or {}).get("start")
             rows.append(ScreeningRow(str(start or ""), "", str(visit.get("status") or ""), None))
@@ -158,14 +147,14 @@ def _screenings(
 
 def _referrals(bundle: dict[str, Any], labels: Labels) -> list[ReferralRow]:
     """ServiceRequests with their centre and the status of the Task that carries them."""
-    included = _by_reference(_entries(bundle, "include"))
+    included = by_reference(resources(bundle, "include"))
     tasks = {
         str((t.get("focus") or {}).get("reference", "")): t
         for t in included.values()
         if t.get("resourceType") == "Task"
     }
     rows = []
-    for request in _entries(bundle, "match"):
+    for request in resources(bundle, "match"):
         ref = f"ServiceRequest/{request.get('id')}"
         rows.append(
             ReferralRow(

@@ -24,13 +24,13 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from screening.fhir.searchset import CANONICAL
 from screening.patients.provinces import Province, province_by_code, province_by_name
 
-BASE = "https://fhir.rehab-screening.example"
-PROFILE = f"{BASE}/StructureDefinition/screened-person"
-CASE_CODE_SYSTEM = f"{BASE}/sid/case-code"
-NATIONAL_ID_SYSTEM = f"{BASE}/sid/national-id"
-ESTIMATED_AGE = f"{BASE}/StructureDefinition/estimated-age"
+PROFILE = f"{CANONICAL}/StructureDefinition/screened-person"
+CASE_CODE_SYSTEM = f"{CANONICAL}/sid/case-code"
+NATIONAL_ID_SYSTEM = f"{CANONICAL}/sid/national-id"
+ESTIMATED_AGE = f"{CANONICAL}/StructureDefinition/estimated-age"
 LANGUAGE = "http://hl7.org/fhir/StructureDefinition/language"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"

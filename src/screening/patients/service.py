@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, Gone, PreconditionFailed
+from screening.fhir.searchset import resources
 from screening.fhir.text import normalize_string
 from screening.patients.provinces import Province, province_by_code
 from screening.patients.resource import (
@@ -196,7 +197,7 @@ class Patients:
         links = {link["relation"]: _paging(link["url"]) for link in bundle.get("link", [])}
         snapshot = next((links[r][0] for r in ("next", "previous") if r in links), None)
         return Found(
-            [row_of(r, self.today) for r in matches(bundle)],
+            [row_of(r, self.today) for r in resources(bundle)],
             int(bundle.get("total", 0)),
             links["self"][1] if "self" in links else 0,
             snapshot,
@@ -209,7 +210,7 @@ class Patients:
     def case_code_taken(self, code: str, exclude: str | None = None) -> bool:
         """Whether another person (not `exclude`) has this case code."""
         found = self._search([("case-code", f"{CASE_CODE_SYSTEM}|{escape_token(code)}")])
-        return any(r.get("id") != exclude for r in matches(found))
+        return any(r.get("id") != exclude for r in resources(found))
 
     def likely_duplicates(self, values: PatientValues) -> list[PatientRow]:
         """People with the same national ID, or the same name in either script and a birth
@@ -217,7 +218,7 @@ class Patients:
         found: dict[str, dict[str, Any]] = {}
         if values.national_id:
             value = f"{NATIONAL_ID_SYSTEM}|{escape_token(values.national_id)}"
-            found.update(_by_id(matches(self._search([("identifier", value)]))))
+            found.update(_by_id(resources(self._search([("identifier", value)]))))
         for suffix in SCRIPTS:
             found.update(_by_id(self._same_name(values, suffix)))
         return [row_of(r, self.today) for r in found.values()]
@@ -237,7 +238,7 @@ class Patients:
             year = self.today.year - values.estimated_age
         return [
             r
-            for r in matches(self._search(pairs))
+            for r in resources(self._search(pairs))
             if _named(r, SCRIPTS[suffix], given, family) and _born_near(r, year)
         ]
 
@@ -300,13 +301,6 @@ def new_case_code(prefix: str) -> str:
     digits = f"{secrets.randbelow(10_000):04d}"
     letters = "".join(secrets.choice(CODE_LETTERS) for _ in range(2))
     return f"{prefix}-{digits}-{letters}"
-
-
-def matches(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The matched resources of a searchset Bundle."""
-    return [
-        e["resource"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") == "match"
-    ]
 
 
 def _by_id(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -10,12 +10,12 @@ from typing import Any
 
 from screening.api.messages import FhirRequest
 from screening.fhir.outcome import NotFound
+from screening.fhir.searchset import CANONICAL, resources
 from screening.referrals.directory import SERVICES, Centre, Directory, suggest_centres
 from screening.referrals.service import Send, province_code_of
 from screening.screenings.findings import Reading, read_screening
 from screening.screenings.service import person_of
 
-CANONICAL = "https://fhir.rehab-screening.example"
 # the Observation profile of each instrument whose flag a referral gives as its reason
 EVIDENCE_PROFILES = {
     "tug": "tug",
@@ -91,9 +91,4 @@ def _evidence(send: Send, response: dict[str, Any], reading: Reading) -> tuple[s
 
 
 def _matches(send: Send, res_type: str, query: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    bundle = send(FhirRequest("GET", res_type, query=query)).body or {}
-    return [
-        e["resource"]
-        for e in bundle.get("entry", [])
-        if e.get("search", {}).get("mode") == "match" and "resource" in e
-    ]
+    return resources(send(FhirRequest("GET", res_type, query=query)).body or {})

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from screening.referrals.directory import CANONICAL, SERVICES
+from screening.fhir.searchset import CANONICAL
+from screening.referrals.directory import service_concept
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
 
 REFERRAL_PROFILE = f"{CANONICAL}/StructureDefinition/rehab-referral"
@@ -17,7 +18,6 @@ TASK_PROFILE = f"{CANONICAL}/StructureDefinition/referral-task"
 CONSENT_PROFILE = f"{CANONICAL}/StructureDefinition/consent-to-share"
 SENSITIVE = f"{CANONICAL}/StructureDefinition/sensitive"
 REASON_SYSTEM = f"{CANONICAL}/CodeSystem/referral-reason"
-SERVICE_SYSTEM = f"{CANONICAL}/CodeSystem/rehab-service-type"
 GROUP_SYSTEM = f"{CANONICAL}/sid/referral-group"
 V3_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CONSENT_YEARS = 1  # how long the consent to share lasts
@@ -113,11 +113,7 @@ def service_request(referral: Referral, leg: Leg, consent_url: str) -> dict[str,
         "status": "active",
         "intent": "order",
         "priority": referral.priority,
-        "code": {
-            "coding": [
-                {"system": SERVICE_SYSTEM, "code": leg.service, "display": SERVICES[leg.service]}
-            ]
-        },
+        "code": service_concept(leg.service),
         "subject": {"reference": referral.patient},
     }
     if referral.encounter:

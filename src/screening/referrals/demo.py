@@ -33,6 +33,7 @@ from screening.auth.roles import Role
 from screening.auth.service import create_user, find_user, user_principal
 from screening.boundary import AppState, unit_of_work
 from screening.fhir.outcome import NotFound
+from screening.fhir.searchset import resources
 from screening.patients.provinces import BY_CODE
 from screening.patients.resource import CASE_CODE_SYSTEM, PatientValues, build_patient
 from screening.referrals.basis import Basis, load_basis
@@ -419,7 +420,7 @@ def load_demo(
     for case_code, days, answers, services, priority in SCREENINGS:
         patient_id = ids[case_code][0]
         day = today - timedelta(days=days)
-        if not _screened(send, patient_id):
+        if first_of(send, "QuestionnaireResponse", patient_id) is None:
             _screen(state, principal, base_url, patient_id, day, answers, services, priority)
             loaded.screenings += 1
     say(f"Screenings added: {loaded.screenings} (of {len(SCREENINGS)}).")
@@ -432,14 +433,14 @@ def _load_referrals(state: AppState, base_url: str, ids: dict[str, tuple[str, bo
     """The demo clinician refers every screened person whose screening asks for it (to the
     suggested centres, written on the screening's day); the Herat centre's staff then take
     the first person's referrals along. How many referrals were added."""
-    clinician = _demo_user(state, "demo-clinician")
+    clinician = demo_user(state, "demo-clinician")
     send = partial(perform, state, clinician, base_url=base_url)
     added = 0
     for case_code, days, _, services, priority in SCREENINGS:
         patient_id = ids[case_code][0]
-        if not services or _referred(send, patient_id):
+        if not services or first_of(send, "ServiceRequest", patient_id):
             continue
-        response_id = _screening_of(send, patient_id)
+        response_id = str(first_of(send, "QuestionnaireResponse", patient_id))
         basis = load_basis(send, response_id, Decimal(state.config.tug_cutoff))
         requester = practitioner_reference(state, base_url, "demo-clinician", USERS[1][2])
         referral = Referral(
@@ -478,7 +479,7 @@ def _codes(basis: Basis, service: str) -> tuple[str, ...]:
 
 def _take_along(state: AppState, base_url: str, request_ids: list[str]) -> None:
     """The Herat centre's staff move the first person's referrals (HERAT_STEPS)."""
-    staff = _demo_user(state, "demo-centre-staff")
+    staff = demo_user(state, "demo-centre-staff")
     send = partial(perform, state, staff, base_url=base_url)
     actor = Actor(practitioner_reference(state, base_url, USERS[2][0], USERS[2][2]), USERS[2][2])
     for request_id in request_ids:
@@ -492,26 +493,20 @@ def _take_along(state: AppState, base_url: str, request_ids: list[str]) -> None:
             case = read_case(send, request_id)
 
 
-def _demo_user(state: AppState, username: str) -> Principal:
+def first_of(send: Callable[[FhirRequest], Any], res_type: str, patient_id: str) -> str | None:
+    """The id of one of the person's resources of a type (a screening, a referral), if any."""
+    query = [("subject", f"Patient/{patient_id}"), ("_count", "1")]
+    found = resources(send(FhirRequest("GET", res_type, query=query)).body or {})
+    return str(found[0]["id"]) if found else None
+
+
+def demo_user(state: AppState, username: str) -> Principal:
     """The principal of a demo account."""
     with unit_of_work(state, write=False) as session:
         user = find_user(session, username)
         if user is None:
             raise DemoError(f"the demo account {username} is missing")
         return user_principal(user, None)
-
-
-def _referred(send: Callable[[FhirRequest], Any], patient_id: str) -> bool:
-    """Whether the person has a referral already."""
-    query = [("subject", f"Patient/{patient_id}"), ("_count", "1")]
-    return bool((send(FhirRequest("GET", "ServiceRequest", query=query)).body or {}).get("entry"))
-
-
-def _screening_of(send: Callable[[FhirRequest], Any], patient_id: str) -> str:
-    """The id of the person's screening."""
-    query = [("subject", f"Patient/{patient_id}"), ("_count", "1")]
-    bundle = send(FhirRequest("GET", "QuestionnaireResponse", query=query)).body or {}
-    return str(bundle["entry"][0]["resource"]["id"])
 
 
 def _load_users(state: AppState, password: str, loaded: Loaded) -> None:
@@ -531,13 +526,6 @@ def _patient(send: Callable[[FhirRequest], Any], values: PatientValues) -> tuple
     body = build_patient(values, date(2025, 3, 1))
     response = send(FhirRequest("POST", "Patient", body=body, if_none_exist=criteria))
     return str((response.body or {})["id"]), response.status == 201
-
-
-def _screened(send: Callable[[FhirRequest], Any], patient_id: str) -> bool:
-    """Whether the person has a screening already."""
-    query = [("subject", f"Patient/{patient_id}"), ("_count", "1")]
-    bundle = send(FhirRequest("GET", "QuestionnaireResponse", query=query)).body or {}
-    return bool(bundle.get("entry"))
 
 
 def _screen(

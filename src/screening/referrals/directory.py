@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, NotFound, PreconditionFailed
+from screening.fhir.searchset import CANONICAL
 from screening.patients.provinces import Province, province_by_code, province_by_name, sort_key
 
 Send = Callable[[FhirRequest], FhirResponse]
-CANONICAL = "https://fhir.rehab-screening.example"
 CENTRE_CODE_SYSTEM = f"{CANONICAL}/sid/centre-code"
 SERVICE_SYSTEM = f"{CANONICAL}/CodeSystem/rehab-service-type"
 CENTRE_PROFILE = f"{CANONICAL}/StructureDefinition/rehab-centre"
@@ -114,6 +114,11 @@ def service_id(code: str, service: str) -> str:
 # ----------------------------------------------------------------------- building
 
 
+def service_concept(service: str) -> dict[str, Any]:
+    """The CodeableConcept of a rehab-service-type code."""
+    return {"coding": [{"system": SERVICE_SYSTEM, "code": service, "display": SERVICES[service]}]}
+
+
 def build_organization(values: CentreValues) -> dict[str, Any]:
     """The `rehab-centre` Organization of a centre."""
     province = province_by_code(values.province)
@@ -160,9 +165,7 @@ def build_service(values: CentreValues, service: str, active: bool) -> dict[str,
         "meta": {"profile": [SERVICE_PROFILE]},
         "active": active and values.active,
         "providedBy": {"reference": f"Organization/{centre_id(values.code)}"},
-        "type": [
-            {"coding": [{"system": SERVICE_SYSTEM, "code": service, "display": SERVICES[service]}]}
-        ],
+        "type": [service_concept(service)],
         "location": [{"reference": f"Location/{centre_id(values.code)}"}],
         "name": SERVICES[service],
         "availableTime": [{"daysOfWeek": [d for d in DAYS if d in values.days]}],

@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from screening.api.messages import FhirRequest, FhirResponse
-from screening.fhir.outcome import Conflict, FhirError, NotFound
+from screening.fhir.outcome import Conflict, NotFound
 from screening.fhir.packages import Registry
+from screening.fhir.searchset import CANONICAL, by_reference, resources
 from screening.patients.history import Labels
 from screening.patients.provinces import province_by_name
 from screening.patients.service import PatientRow, row_of
@@ -31,11 +32,10 @@ from screening.referrals.building import (
 from screening.referrals.enforce import focus_id, referral_numbers
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
 from screening.referrals.numbers import new_number
-from screening.referrals.workflow import ENDED, OPEN, TRANSITIONS, Side
+from screening.referrals.workflow import ENDED, OPEN, TRANSITIONS, Side, next_steps
 from screening.store.clock import to_instant
 
 Send = Callable[[FhirRequest], FhirResponse]
-CANONICAL = "https://fhir.rehab-screening.example"
 BUSINESS_SYSTEM = f"{CANONICAL}/CodeSystem/referral-business-status"
 OUTPUT_SYSTEM = f"{CANONICAL}/CodeSystem/referral-output-type"
 NUMBER_DRAWS = 5  # a drawn number already in use is drawn again, this many times at most
@@ -109,13 +109,20 @@ def _created_ids(response: FhirResponse, res_type: str) -> list[str]:
     return ids
 
 
-def coded_reasons(registry: Registry, codes: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    """(code, English display from the IG's CodeSystem) of referral-reason codes."""
-    labels = Labels(registry, "en")
-    return tuple(
-        (code, labels.concept({"coding": [{"system": REASON_SYSTEM, "code": code}]}))
+def concept_labels(
+    registry: Registry, system: str, codes: Iterable[str], lang: str
+) -> list[tuple[str, str]]:
+    """(code, its text in `lang` from the IG's CodeSystem) of distinct codes, in order."""
+    labels = Labels(registry, lang)
+    return [
+        (code, labels.concept({"coding": [{"system": system, "code": code}]}))
         for code in dict.fromkeys(codes)
-    )
+    ]
+
+
+def coded_reasons(registry: Registry, codes: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(code, English display) of referral-reason codes, for a referral's reasonCode."""
+    return tuple(concept_labels(registry, REASON_SYSTEM, codes, "en"))
 
 
 def province_code_of(patient: dict[str, Any]) -> str:
@@ -219,9 +226,9 @@ def _urgency(row: Row) -> tuple[int, int, float]:
 
 def rows_of(bundle: dict[str, Any], now: datetime) -> list[Row]:
     """The worklist rows of a Task searchset with its included resources."""
-    included = {f"{r.get('resourceType')}/{r.get('id')}": r for r in _resources(bundle, "include")}
+    included = by_reference(resources(bundle, "include"))
     rows = []
-    for task in _resources(bundle, "match"):
+    for task in resources(bundle, "match"):
         request = included.get(f"ServiceRequest/{focus_id(task)}", {})
         rows.append(_row(task, request, included, now))
     return rows
@@ -276,14 +283,6 @@ def parse_instant(text: str) -> datetime | None:
     except ValueError:
         return None
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
-def _resources(bundle: dict[str, Any], mode: str) -> list[dict[str, Any]]:
-    return [
-        e["resource"]
-        for e in bundle.get("entry", [])
-        if "resource" in e and e.get("search", {}).get("mode") == mode
-    ]
 
 
 # ---------------------------------------------------------------------- one referral
@@ -342,11 +341,11 @@ def read_case(send: Send, request_id: str) -> Case:
         ("_revinclude", "Task:focus"),
     ]
     bundle = send(FhirRequest("GET", "ServiceRequest", query=query)).body or {}
-    matches = _resources(bundle, "match")
+    matches = resources(bundle, "match")
     if not matches:
         raise NotFound(f"ServiceRequest/{request_id} is not known")
     request = matches[0]
-    included = {f"{r['resourceType']}/{r.get('id')}": r for r in _resources(bundle, "include")}
+    included = by_reference(resources(bundle, "include"))
     task = next((r for r in included.values() if r["resourceType"] == "Task"), {})
     history = _task_history(send, str(task.get("id"))) if task else []
     return Case(
@@ -375,7 +374,7 @@ def _siblings(send: Send, request: dict[str, Any]) -> list[tuple[str, str]]:
         return []
     criteria = f"{group.get('system', '')}|{group['value']}"
     req = FhirRequest("GET", "ServiceRequest", query=[("requisition", criteria)])
-    found = _resources(send(req).body or {}, "match")
+    found = resources(send(req).body or {}, "match")
     return [(str(r["id"]), referral_number(r)) for r in found if r.get("id") != request.get("id")]
 
 
@@ -486,24 +485,11 @@ def _output_type(code: str) -> dict[str, Any]:
 
 def next_statuses(case: Case, side: Side | None) -> list[str]:
     """The statuses `side` may move the referral's Task to next."""
-    current = str(case.task.get("status") or "")
-    if side is None or current in ENDED:
-        return []
-    held = case.held_from
-    return [
-        new
-        for (old, new), who in TRANSITIONS.items()
-        if old == current and who is side and (held is None or new in (held, "failed", "cancelled"))
-    ]
-
-
-def refused_reason(error: FhirError) -> str:
-    """The door's words for a refused step."""
-    return error.diagnostics
+    return next_steps(str(case.task.get("status") or ""), side, case.held_from)
 
 
 def find_by_number(send: Send, number: str) -> str | None:
     """The id of the referral with this number, if the principal may see it."""
     req = FhirRequest("GET", "ServiceRequest", query=[("identifier", f"{NUMBER_SYSTEM}|{number}")])
-    found = _resources(send(req).body or {}, "match")
+    found = resources(send(req).body or {}, "match")
     return str(found[0]["id"]) if found else None

@@ -41,6 +41,7 @@ from screening.referrals.service import (
     Change,
     Filters,
     coded_reasons,
+    concept_labels,
     create_referral,
     find_by_number,
     next_statuses,
@@ -94,11 +95,9 @@ def new(response_id: str) -> ResponseReturnValue:
 
 def _referral(basis: Basis, values: ReferralValues) -> Referral:
     """The referral to store, from the checked form."""
-    visitor = signed_in()
-    requester = practitioner_reference(app_state(), base_url(), visitor.username, visitor.full_name)
     return Referral(
         patient=f"Patient/{basis.patient['id']}",
-        requester=requester,
+        requester=_my_practitioner(),
         encounter=basis.encounter,
         screening=f"QuestionnaireResponse/{basis.response['id']}",
         evidence=basis.evidence,
@@ -172,16 +171,9 @@ def _new_page(
     )
 
 
-def _display(system: str, code: str, lang: str) -> str:
-    """A code's display in a language, from its CodeSystem in the IG."""
-    return Labels(app_state().fhir.registry, lang).concept(
-        {"coding": [{"system": system, "code": code}]}
-    )
-
-
 def _concept_options(system: str, codes: tuple[str, ...]) -> list[tuple[str, str]]:
     """(code, label in the page's language) of IG concepts, for a form's choices."""
-    return [(code, _display(system, code, page_language())) for code in codes]
+    return concept_labels(app_state().fhir.registry, system, codes, page_language())
 
 
 # ------------------------------------------------------------------------ worklists

@@ -128,11 +128,26 @@ def check_transition(
     allowed = TRANSITIONS.get((old, new))
     if allowed is None:
         raise WorkflowError(f"A referral Task cannot go from '{old}' to '{new}'")
-    if old == "on-hold" and new in HOLDABLE and held_from is not None and new != held_from:
+    if _returns_elsewhere(old, new, held_from):
         raise WorkflowError(f"This Task was put on hold from '{held_from}'; it returns there")
     if side is not allowed:
         who = "the receiving centre" if allowed is Side.RECEIVER else "the referring side"
         raise WorkflowError(f"Only {who} may move a referral Task from '{old}' to '{new}'")
+
+
+def next_steps(status: str, side: Side | None, held_from: str | None = None) -> list[str]:
+    """The statuses `side` may move a Task in `status` to, as `check_transition` allows."""
+    return [
+        new
+        for (old, new), who in TRANSITIONS.items()
+        if old == status and who is side and not _returns_elsewhere(old, new, held_from)
+    ]
+
+
+def _returns_elsewhere(old: str, new: str, held_from: str | None) -> bool:
+    """Whether a Task on hold would resume in another state than the one it was held from
+    (it may always end: fail or be withdrawn)."""
+    return old == "on-hold" and new in HOLDABLE and held_from is not None and new != held_from
 
 
 def _check_reason(task: dict[str, Any], status: str) -> None:

@@ -15,9 +15,9 @@ from screening.api.door import perform
 from screening.api.messages import FhirRequest
 from screening.auth.principal import Kind, Principal
 from screening.boundary import AppState
+from screening.fhir.searchset import CANONICAL
 from screening.fhir.text import normalize_string
 
-CANONICAL = "https://fhir.rehab-screening.example"
 STAFF_SYSTEM = f"{CANONICAL}/sid/user-account"
 PLACE_SYSTEM = f"{CANONICAL}/sid/place"
 SERVICE = Principal(Kind.CLI, "screening-service", "screening-service")

@@ -25,12 +25,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from screening.fhir.packages import Registry
+from screening.fhir.searchset import CANONICAL
 from screening.fhir.snapshot import SnapshotError, SnapshotGenerator
 from screening.fhir.terminology import Terminology
 from screening.screenings.questionnaire import EnableWhen, Form, Item, Option
 
 Json = dict[str, Any]
-CANONICAL = "https://fhir.rehab-screening.example"
 SCREENING_ENCOUNTER = f"{CANONICAL}/StructureDefinition/screening-encounter"
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, f"{CANONICAL}/extraction")
 HL7 = "http://hl7.org/fhir/"  # core and HL7 IG definitions: not the IG's own profiles

@@ -11,12 +11,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from screening.api.door import perform
 from screening.api.messages import FhirRequest
 from screening.api.views import base_url
 from screening.auth.roles import Role
 from screening.boundary import app_state
-from screening.fhir.outcome import FhirError, NotFound
+from screening.fhir.outcome import FhirError
+from screening.fhir.searchset import resources
 from screening.patients.provinces import PROVINCES, sort_key
 from screening.screenings.directory import Place
 from screening.screenings.enable_css import enable_stylesheet
@@ -36,8 +36,8 @@ from screening.screenings.service import (
 )
 from screening.web.calendar import DateEntryError, entry_text, parse_date
 from screening.web.i18n import Message, localize_digits
-from screening.web.pages import signed_in
-from screening.web.refusals import checked_id
+from screening.web.pages import door, signed_in
+from screening.web.refusals import checked_id, refusals
 from screening.web.render import catalogue, render_page
 from screening.web.visitor import login_required, page_language
 
@@ -59,15 +59,12 @@ def _form() -> Form:
 
 def _fetch(path: str, query: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """A read or search through the FHIR door as the signed-in user (audited); 404 when
-    the resource is unknown or out of reach."""
-    req = FhirRequest("GET", path, query=query or [])
+    the resource is unknown or out of reach, 403 for any other refusal."""
     try:
-        response = perform(app_state(), signed_in().principal, req, base_url())
-    except NotFound:
-        abort(404)
+        with refusals():
+            return door()(FhirRequest("GET", path, query=query or [])).body or {}
     except FhirError:
         abort(403)
-    return response.body or {}
 
 
 @bp.route("/patients/<patient_id>/screenings/new", methods=["GET", "POST"])
@@ -210,9 +207,9 @@ def show(response_id: str) -> ResponseReturnValue:
     patient_ref = str(response.get("subject", {}).get("reference", ""))
     patient = _fetch(patient_ref) if patient_ref.startswith("Patient/") else {}
     derived = [("derived-from", f"QuestionnaireResponse/{response['id']}")]
-    observations = _entries(_fetch("Observation", derived))
+    observations = resources(_fetch("Observation", derived))
     encounter = str(response.get("encounter", {}).get("reference", ""))
-    conditions = _entries(_fetch("Condition", [("encounter", encounter)])) if encounter else []
+    conditions = resources(_fetch("Condition", [("encounter", encounter)])) if encounter else []
     return render_page(
         "pages/screenings/show.html",
         response=response,
@@ -224,10 +221,6 @@ def show(response_id: str) -> ResponseReturnValue:
         saved=request.args.get("saved") == "1",
         may_refer=signed_in().role is Role.CLINICIAN,
     )
-
-
-def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
 
 
 @bp.get("/screenings/form-<lang>.css")

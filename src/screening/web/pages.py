@@ -11,7 +11,9 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
 
+from screening.api.door import perform
 from screening.api.messages import FhirRequest, FhirResponse
+from screening.api.views import base_url
 from screening.auth.service import SESSION_COOKIE, update_user
 from screening.boundary import app_state, unit_of_work
 from screening.web.forms import FormErrors, LanguageForm, LoginForm, parse_form
@@ -36,9 +38,6 @@ bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/asse
 def door() -> Callable[[FhirRequest], FhirResponse]:
     """The FHIR door bound to the signed-in user and this server's base URL: what the pages
     read and write goes through the same checks and audit trail as the API."""
-    from screening.api.door import perform
-    from screening.api.views import base_url
-
     return partial(perform, app_state(), signed_in().principal, base_url=base_url())
 
 
