@@ -25,6 +25,9 @@ class Config:
     cookie_secure: bool = True  # session cookies only over HTTPS (tests over http turn it off)
     tug_cutoff: str = "13.5"  # seconds from which TUG flags a fall risk (CDC STEADI: "12")
     timezone: str = "Asia/Kabul"  # times on pages and letters (stored times stay UTC)
+    issuer_en: str = "Red Crescent Society: physical rehabilitation programme"  # on letters
+    issuer_fa: str = "جمعیت هلال احمر: برنامهٔ توان‌بخشی فیزیکی"
+    max_letter_bytes: int = 5 * 1024 * 1024  # a letter PDF uploaded for import
     testing: bool = False
 
     @classmethod

@@ -22,7 +22,7 @@ from screening.screenings.directory import Place
 from screening.screenings.enable_css import enable_stylesheet
 from screening.screenings.findings import Reading, read_screening
 from screening.screenings.form_schema import Checked, QuestionnaireForm, questionnaire_form
-from screening.screenings.questionnaire import Form, Item, form_of
+from screening.screenings.questionnaire import Form, form_of
 from screening.screenings.response import answers_of
 from screening.screenings.scoring import Note
 from screening.screenings.service import (
@@ -34,8 +34,9 @@ from screening.screenings.service import (
     person_of,
     record_screening,
 )
+from screening.screenings.wording import Wording
 from screening.web.calendar import DateEntryError, entry_text, parse_date
-from screening.web.i18n import Message, localize_digits
+from screening.web.i18n import Message
 from screening.web.pages import door, signed_in
 from screening.web.refusals import checked_id, refusals
 from screening.web.render import catalogue, render_page
@@ -253,83 +254,27 @@ def answers(response: dict[str, Any]) -> dict[str, list[Any]]:
 def note_values(note: Note) -> dict[str, str]:
     """The values of a finding's sentence in the page's language: numbers in its digits,
     codes as their labels."""
-    lang = page_language()
-    return {name: _shown(value, lang) for name, value in note.values.items()}
-
-
-def _shown(value: Any, lang: str) -> str:
-    """A value of a finding's sentence as the page shows it."""
-    if isinstance(value, list | tuple):
-        separator = "، " if lang == "fa" else ", "
-        return separator.join(_shown(v, lang) for v in value)
-    if isinstance(value, Decimal | int) and not isinstance(value, bool):
-        text = format(value, "f") if isinstance(value, Decimal) else str(value)
-        return localize_digits(text.replace(".", "٫") if lang == "fa" else text, lang)
-    if value is None:
-        return ""
-    text = str(value)
-    for prefix in ("sex.", "service."):
-        key = prefix + text
-        if key in catalogue().keys(lang):
-            return catalogue().text(lang, key)
-    option = _form().options_by_code.get(text)
-    return option.label(lang) if option else text
+    return wording().note_values(note)
 
 
 @bp.app_template_global()
 def observation_label(observation: dict[str, Any]) -> str:
     """What an Observation records, named by the form item it was extracted from."""
-    item = _item_of(observation)
-    if item is not None:
-        return item.text(page_language())
-    code = observation.get("code", {})
-    return str(code.get("text") or (code.get("coding") or [{}])[0].get("code", ""))
-
-
-def _item_of(observation: dict[str, Any]) -> Item | None:
-    """The extracted form item whose code the Observation carries."""
-    extracted = _form().extracted_by_code
-    for coding in observation.get("code", {}).get("coding", []):
-        item = extracted.get((str(coding.get("system")), str(coding.get("code"))))
-        if item is not None:
-            return item
-    return None
+    return wording().observation_label(observation)
 
 
 @bp.app_template_global()
 def observation_value(observation: dict[str, Any]) -> str:
     """An Observation's value as the page shows it."""
-    lang = page_language()
-    if "valueQuantity" in observation:
-        quantity = observation["valueQuantity"]
-        number = _shown(Decimal(str(quantity.get("value", 0))), lang)
-        item = _item_of(observation)
-        unit = item.unit_text(lang) if item is not None and item.unit else quantity.get("unit", "")
-        return f"{number} {unit}".strip()
-    if "valueInteger" in observation:
-        return localize_digits(observation["valueInteger"], lang)
-    if "valueCodeableConcept" in observation:
-        concept = observation["valueCodeableConcept"]
-        coding = (concept.get("coding") or [{}])[0]
-        return (
-            _shown(coding.get("code", ""), lang) if coding.get("code") else concept.get("text", "")
-        )
-    return ""
+    return wording().observation_value(observation)
 
 
 @bp.app_template_global()
 def condition_value(condition: dict[str, Any]) -> str:
     """A limb-absence Condition in words: side and level."""
-    lang = page_language()
-    side = _ext_code(condition, "laterality")
-    level = ((condition.get("bodySite") or [{}])[0].get("coding") or [{}])[0].get("code", "")
-    return " · ".join(_shown(c, lang) for c in (side, level) if c)
+    return wording().condition_value(condition)
 
 
-def _ext_code(resource: dict[str, Any], name: str) -> str:
-    for ext in resource.get("extension", []):
-        if str(ext.get("url", "")).endswith("/" + name):
-            return str(
-                (ext.get("valueCodeableConcept", {}).get("coding") or [{}])[0].get("code", "")
-            )
-    return ""
+def wording() -> Wording:
+    """Screening values in the words of the page's language."""
+    return Wording(catalogue(), _form(), page_language())
