@@ -1,4 +1,4 @@
-"""The `screening` command: serve, db, user, client, validate, ig, demo."""
+"""The `screening` command: serve, db, user, client, validate, letter, ig, demo."""
 
 from __future__ import annotations
 
@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     client_revoke = client_commands.add_parser("revoke", help="revoke a client's token")
     client_revoke.add_argument("name")
     client_revoke.set_defaults(handler=_client_revoke)
+
+    from screening.letters.cli import add_parser as add_letter
+
+    add_letter(commands)
 
     ig = commands.add_parser("ig", help="the implementation guide's published files")
     ig_commands = ig.add_subparsers(title="ig commands")

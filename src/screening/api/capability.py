@@ -6,6 +6,7 @@ from typing import Any
 
 from screening.api.environment import FhirEnvironment
 from screening.api.extract import DEFINITION as EXTRACT_DEFINITION
+from screening.fhir.searchset import CANONICAL
 from screening.store.query_parse import MODIFIERS, SORTABLE
 
 INTERACTIONS = [
@@ -20,6 +21,7 @@ INTERACTIONS = [
     "search-type",
 ]
 SOFTWARE_VERSION = "0.1.0"
+LETTER_DEFINITION = f"{CANONICAL}/OperationDefinition/ServiceRequest-letter"
 OPERATIONS = {  # type-level operations beyond $validate
     "QuestionnaireResponse": [
         {
@@ -30,6 +32,18 @@ OPERATIONS = {  # type-level operations beyond $validate
                 " 'questionnaire-response'): 200 with a transaction Bundle that creates the"
                 " response and the Observations and Conditions extracted from it (SDC"
                 " observation-based extraction, derivedFrom the response). Nothing is stored."
+            ),
+        }
+    ],
+    "ServiceRequest": [
+        {
+            "name": "letter",
+            "definition": LETTER_DEFINITION,
+            "documentation": (
+                "GET /ServiceRequest/{id}/$letter?lang=fa|en: the printed referral letter, a"
+                " PDF/A-3b that embeds the referral as a FHIR Bundle. A Binary resource"
+                " (contentType application/pdf) with Accept application/fhir+json, the PDF"
+                " itself with Accept application/pdf. Every print is audited."
             ),
         }
     ],

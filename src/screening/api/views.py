@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
@@ -50,6 +51,34 @@ def metadata() -> Response:
     """The CapabilityStatement."""
     statement = capability_statement(app_state().fhir, base_url(), to_instant(utcnow()))
     return _http(FhirResponse(200, statement))
+
+
+@bp.get("/ServiceRequest/<request_id>/$letter")
+def letter(request_id: str) -> Response:
+    """`$letter`: the referral's printed letter, as a Binary or (Accept application/pdf)
+    the PDF itself."""
+    from screening.letters.service import print_letter
+    from screening.web.render import catalogue
+
+    state = app_state()
+    principal = authenticate(state)
+    lang = request.args.get("lang", principal.language)
+    try:
+        printed = print_letter(state, principal, request_id, lang, base_url(), catalogue())
+    except FhirError as error:
+        _audit_failure(state, principal, error.status, error.diagnostics)
+        raise
+    wanted = request.accept_mimetypes.best_match([FHIR_JSON.split(";")[0], "application/pdf"])
+    if wanted == "application/pdf":
+        http = Response(printed.pdf, mimetype="application/pdf")
+        http.headers["Content-Disposition"] = f'inline; filename="{printed.filename}"'
+        return http
+    binary = {
+        "resourceType": "Binary",
+        "contentType": "application/pdf",
+        "data": base64.b64encode(printed.pdf).decode("ascii"),
+    }
+    return _http(FhirResponse(200, binary))
 
 
 @bp.route("", defaults={"path": ""}, methods=METHODS, strict_slashes=False)

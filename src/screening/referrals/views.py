@@ -66,7 +66,7 @@ bp = Blueprint("referrals", __name__)
 referrers = login_required(roles=[Role.CLINICIAN])
 workers = login_required(roles=[Role.CLINICIAN, Role.CENTRE_STAFF])
 STATUS_FILTERS = ("open", "ended", "all", *sorted(OPEN), *sorted(ENDED))
-NOTICES = frozenset({"created", "updated"})
+NOTICES = frozenset({"created", "updated", "imported", "already_here"})
 
 
 # ------------------------------------------------------------------ a new referral

@@ -162,8 +162,11 @@ def _check_reason(task: dict[str, Any], status: str) -> None:
 def side_of(principal: Principal, task: dict[str, Any]) -> Side | None:
     """The side `principal` acts for on `task`: the centre the Task is owned by (centre staff
     and centre-bound clients of that centre), or the referrer (clinicians and clients not
-    bound to a centre); None for anyone else (another centre, operators, other roles)."""
+    bound to a centre); a command-line process acting for a centre (the import of a letter)
+    acts as that centre; None for anyone else (another centre, operators, other roles)."""
     centre = principal.centre
+    if centre is None and principal.kind is Kind.CLI:
+        centre = principal.organization
     if centre is not None:
         return Side.RECEIVER if owner_centre(task) == centre else None
     if principal.kind is Kind.CLIENT:

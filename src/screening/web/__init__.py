@@ -14,12 +14,13 @@ from screening.web.security import add_security_headers, set_language_cookie
 from screening.web.visitor import check_csrf, current_visitor
 
 PAGE_BLUEPRINTS = frozenset(
-    {"pages", "admin", "audit", "screenings", "patients", "directory", "referrals"}
+    {"pages", "admin", "audit", "screenings", "patients", "directory", "referrals", "letters"}
 )
 
 
 def init_app(app: Flask) -> None:
     """Register the page blueprints and the hooks of every request."""
+    from screening.letters import views as letters
     from screening.patients import views as patients
     from screening.referrals import directory_views as directory
     from screening.referrals import views as referrals
@@ -27,7 +28,7 @@ def init_app(app: Flask) -> None:
     from screening.web import admin, audit_views, pages
 
     app.extensions[MESSAGES] = load_catalogue(data_dir("templates") / "messages")
-    blueprints = (pages, admin, audit_views, screenings, patients, directory, referrals)
+    blueprints = (pages, admin, audit_views, screenings, patients, directory, referrals, letters)
     for module in blueprints:
         app.register_blueprint(module.bp)
     app.before_request(_before_page)

@@ -19,7 +19,7 @@ class MenuItem:
 _PATIENTS = MenuItem("menu.patients", "menu.patients_hint", "patients.search")
 _SCREEN = MenuItem("menu.screen", "menu.screen_hint", "patients.search")  # screen a person found
 _REFER = MenuItem("menu.refer", "menu.refer_hint", "referrals.listing")
-_LETTERS = MenuItem("menu.letters", "menu.letters_hint")
+_LETTERS = MenuItem("menu.letters", "menu.letters_hint", "letters.importing")
 MENU: dict[Role, tuple[MenuItem, ...]] = {
     Role.SCREENER: (_PATIENTS, _SCREEN),
     Role.CLINICIAN: (_PATIENTS, _SCREEN, _REFER, _LETTERS),
