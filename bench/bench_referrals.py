@@ -42,7 +42,7 @@ from screening.referrals.service import (
     record_step,
     worklist,
 )
-from screening.screenings.directory import practitioner_reference
+from screening.screenings.directory import account_worker, practitioner_reference
 from screening.store.clock import to_instant, utcnow
 from screening.store.seed import seed_database
 
@@ -87,7 +87,7 @@ def run(url: str, count: int) -> None:
         patient_id = _patient_id(as_clinician, "HER-1001-DM")
         response_id = str(demo.first_of(as_clinician, "QuestionnaireResponse", patient_id))
         basis = load_basis(as_clinician, response_id, Decimal(state.config.tug_cutoff))
-        requester = practitioner_reference(state, BASE, "demo-clinician", "Dr. Farid Haidari")
+        requester = practitioner_reference(state, BASE, account_worker(state, "demo-clinician"))
 
         def send() -> None:
             referral = Referral(
@@ -106,7 +106,8 @@ def run(url: str, count: int) -> None:
         open_total = worklist(as_staff, inbox, 1, later).total
         first = worklist(as_staff, inbox, 1, later).rows[0].request_id
         opened = timed(lambda: read_case(as_staff, first), 20)
-        actor = Actor(practitioner_reference(state, BASE, "demo-centre-staff", "N"), "N")
+        staff_worker = account_worker(state, "demo-centre-staff")
+        actor = Actor(practitioner_reference(state, BASE, staff_worker), "N")
         ids = [r.request_id for r in worklist(as_staff, inbox, 2, later).rows[:10]]
 
         def accept(request_id: str) -> None:

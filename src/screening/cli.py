@@ -81,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     user_create.add_argument("--full-name", default="")
     user_create.add_argument("--language", default="en", choices=["fa", "en"])
     user_create.add_argument(
+        "--registration",
+        default="",
+        help="registration number printed on letters (professional council or staff number)",
+    )
+    user_create.add_argument(
+        "--profession",
+        default="",
+        help="a code of the health-profession CodeSystem, e.g. physiotherapist",
+    )
+    user_create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     user_create.set_defaults(handler=_user_create)
@@ -158,6 +168,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _user_create(args: argparse.Namespace) -> int:
     import getpass
 
+    from screening.auth.professions import set_details
     from screening.auth.service import AccountError, create_user
 
     if args.password_stdin:
@@ -178,6 +189,7 @@ def _user_create(args: argparse.Namespace) -> int:
                 full_name=args.full_name,
                 language=args.language,
             )
+            set_details(user, args.registration, args.profession)
             print(f"User {user.username} ({user.role}) created.")
     except AccountError as error:
         print(f"screening user create: {error}", file=sys.stderr)

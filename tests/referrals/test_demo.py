@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from screening import cli
+from screening.auth.professions import PROFESSION_SYSTEM, REGISTRATION_SYSTEM
 from screening.auth.service import list_users
 from screening.boundary import AppState, unit_of_work
 from screening.config import Config
 from screening.migrate import upgrade
-from screening.referrals.demo import PEOPLE, SCREENINGS, USERS, demo_centres
+from screening.referrals.demo import PEOPLE, SCREENINGS, USERS, WORKERS, demo_centres
 from screening.referrals.directory import Directory
+from screening.screenings.directory import STAFF_SYSTEM
 from screening.store.seed import seed_database
 
 PASSWORD = "a long demo secret 42"
@@ -51,6 +54,40 @@ def task_statuses(state: AppState) -> list[str]:
     req = FhirRequest("GET", "Task", query=[("_count", "100")])
     body = perform(state, operator("t"), req, "http://t/fhir").body or {}
     return [str(e["resource"]["status"]) for e in body.get("entry", [])]
+
+
+def practitioners(state: AppState) -> list[dict[str, Any]]:
+    """Every stored Practitioner."""
+    from screening.api.door import perform
+    from screening.api.messages import FhirRequest
+    from screening.auth.principal import operator
+
+    req = FhirRequest("GET", "Practitioner", query=[("_count", "100")])
+    body = perform(state, operator("t"), req, "http://t/fhir").body or {}
+    return [e["resource"] for e in body.get("entry", [])]
+
+
+def assert_letters_show_the_referrer(state: AppState) -> None:
+    """Every referral's requester is the demo clinician's Practitioner, with the
+    registration number and profession a letter prints."""
+    from screening.api.door import perform
+    from screening.api.messages import FhirRequest
+    from screening.auth.principal import operator
+
+    req = FhirRequest("GET", "ServiceRequest", query=[("_count", "100")])
+    body = perform(state, operator("t"), req, "http://t/fhir").body or {}
+    requesters = {e["resource"]["requester"]["reference"] for e in body.get("entry", [])}
+    by_reference = {f"Practitioner/{p['id']}": p for p in practitioners(state)}
+    [clinician] = [by_reference[r] for r in requesters]
+    assert {"system": REGISTRATION_SYSTEM, "value": "MoPH-PT-10482"} in clinician["identifier"]
+    assert clinician["qualification"][0]["code"]["coding"] == [
+        {"system": PROFESSION_SYSTEM, "code": "physiotherapist", "display": "Physiotherapist"}
+    ]
+    assert clinician["identifier"][0] == {"system": STAFF_SYSTEM, "value": USERS[1][0]}
+    for username, (profession, registration) in WORKERS.items():
+        [worker] = [p for p in by_reference.values() if p["identifier"][0]["value"] == username]
+        assert worker["identifier"][1]["value"] == registration
+        assert worker["qualification"][0]["code"]["coding"][0]["code"] == profession
 
 
 def test_the_demo_data_set_is_realistic() -> None:
@@ -89,6 +126,7 @@ def test_demo_twice_loads_once(
                 "ServiceRequest",
                 "Task",
                 "Consent",
+                "Practitioner",
             )
         }
         assert before["Organization"] == len(demo_centres())
@@ -98,6 +136,8 @@ def test_demo_twice_loads_once(
         assert before["Observation"] > 0
         assert before["ServiceRequest"] == before["Task"] == referrals
         assert before["Consent"] == 4  # one per referring screening
+        assert before["Practitioner"] == 3  # the screener, the clinician, the centre's staff
+        assert_letters_show_the_referrer(state)
         statuses = sorted(task_statuses(state))
         assert statuses.count("requested") == referrals - 2
         assert "completed" in statuses and "accepted" in statuses
@@ -109,6 +149,7 @@ def test_demo_twice_loads_once(
         assert "Centres added: 0" in capsys.readouterr().out
         after = {t: count(state, t) for t in before}
         assert after == before
+        assert {p["meta"]["versionId"] for p in practitioners(state)} == {"1"}  # not rewritten
 
         from functools import partial
 

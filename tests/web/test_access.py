@@ -79,7 +79,7 @@ def test_home_lists_what_the_role_can_do(signed_in: Factory) -> None:
     assert 'href="/audit"' in body and 'href="/admin/users"' not in body
     clinician, _ = signed_in("clinician")
     body = text_of(clinician.get("/"))
-    assert "Referral letters" in body and "Coming soon" in body
+    assert "Referral letters" in body and 'href="/letters/import"' in body
 
 
 def test_forms_need_the_session_csrf_token(signed_in: Factory, web_app: Flask) -> None:

@@ -22,6 +22,10 @@ class UserAccount(Base):
     role: Mapped[str] = mapped_column(String(32))
     organization_id: Mapped[str | None] = mapped_column(String(64))  # centre staff: the centre
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # what a printed letter shows besides the name: professional council or staff number,
+    # and a code of the IG CodeSystem health-profession ("" when not given)
+    registration: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    profession: Mapped[str] = mapped_column(String(32), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, server_default=true())
     created: Mapped[datetime] = mapped_column(DateTime)
 

@@ -1,7 +1,8 @@
 """`screening demo`: a realistic but fictional data set to try the service with. No Flask.
 
 It loads 44 rehabilitation centres in all 34 provinces (ids from their codes, so the same
-every run), one account of every role, 12 screened persons (found again by case code) and
+every run), one account of every role (the health workers with the profession and fictional
+registration number their letters print), 12 screened persons (found again by case code) and
 screenings of five of them (dated the last month), and the referrals four of those
 screenings ask for, written by the demo clinician. The Herat centre's staff have accepted,
 worked and completed one of them and accepted another; the others wait in the centres'
@@ -29,6 +30,7 @@ from screening.api.door import perform
 from screening.api.messages import FhirRequest
 from screening.auth.passwords import password_problem
 from screening.auth.principal import Principal
+from screening.auth.professions import set_details
 from screening.auth.roles import Role
 from screening.auth.service import create_user, find_user, user_principal
 from screening.boundary import AppState, unit_of_work
@@ -47,7 +49,7 @@ from screening.referrals.service import (
     read_case,
     record_step,
 )
-from screening.screenings.directory import Place, practitioner_reference
+from screening.screenings.directory import Place, account_worker, practitioner_reference
 from screening.screenings.form_schema import questionnaire_form
 from screening.screenings.questionnaire import form_of
 from screening.screenings.service import FIELD_SCREENING, Screener, Visit, record_screening
@@ -332,6 +334,13 @@ USERS: tuple[tuple[str, Role, str, str | None], ...] = (
     ("demo-admin", Role.ADMINISTRATOR, "Omid Sharifi (demo)", None),
     ("demo-auditor", Role.AUDITOR, "Hamida Noori (demo)", None),
 )
+# what the letters print of the health workers: username: (profession, registration number)
+# (fictional numbers; the administrator and the auditor write no letters)
+WORKERS: dict[str, tuple[str, str]] = {
+    "demo-screener": ("community-health-worker", "MoPH-CHW-20731"),
+    "demo-clinician": ("physiotherapist", "MoPH-PT-10482"),
+    "demo-centre-staff": ("prosthetist-orthotist", "MoPH-PO-30517"),
+}
 
 
 class DemoError(ValueError):
@@ -442,7 +451,7 @@ def _load_referrals(state: AppState, base_url: str, ids: dict[str, tuple[str, bo
             continue
         response_id = str(first_of(send, "QuestionnaireResponse", patient_id))
         basis = load_basis(send, response_id, Decimal(state.config.tug_cutoff))
-        requester = practitioner_reference(state, base_url, "demo-clinician", USERS[1][2])
+        requester = practitioner_reference(state, base_url, account_worker(state, USERS[1][0]))
         referral = Referral(
             patient=f"Patient/{patient_id}",
             requester=requester,
@@ -481,7 +490,8 @@ def _take_along(state: AppState, base_url: str, request_ids: list[str]) -> None:
     """The Herat centre's staff move the first person's referrals (HERAT_STEPS)."""
     staff = demo_user(state, "demo-centre-staff")
     send = partial(perform, state, staff, base_url=base_url)
-    actor = Actor(practitioner_reference(state, base_url, USERS[2][0], USERS[2][2]), USERS[2][2])
+    worker = account_worker(state, USERS[2][0])
+    actor = Actor(practitioner_reference(state, base_url, worker), USERS[2][2])
     for request_id in request_ids:
         try:
             case = read_case(send, request_id)
@@ -516,7 +526,11 @@ def _load_users(state: AppState, password: str, loaded: Loaded) -> None:
             if find_user(session, username) is not None:
                 loaded.existing_users.append(username)
                 continue
-            create_user(session, username, role, password, organization=centre, full_name=full_name)
+            user = create_user(
+                session, username, role, password, organization=centre, full_name=full_name
+            )
+            profession, registration = WORKERS.get(username, ("", ""))
+            set_details(user, registration, profession)
             loaded.users.append(username)
 
 

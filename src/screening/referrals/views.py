@@ -50,7 +50,7 @@ from screening.referrals.service import (
     worklist,
 )
 from screening.referrals.workflow import ENDED, OPEN, REASON_REQUIRED, side_of
-from screening.screenings.directory import practitioner_reference
+from screening.screenings.directory import account_worker, practitioner_reference
 from screening.screenings.response import answers_of
 from screening.screenings.suggestions import reason_codes
 from screening.screenings.views import note_values
@@ -235,8 +235,9 @@ def _page_number() -> int:
 
 def _my_practitioner() -> str:
     """`Practitioner/<id>` of the signed-in user."""
-    visitor = signed_in()
-    return practitioner_reference(app_state(), base_url(), visitor.username, visitor.full_name)
+    visitor, state = signed_in(), app_state()
+    worker = account_worker(state, visitor.username, visitor.full_name)
+    return practitioner_reference(state, base_url(), worker)
 
 
 # ---------------------------------------------------------------------- one referral

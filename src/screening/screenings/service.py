@@ -14,7 +14,12 @@ from screening.api.messages import FhirRequest
 from screening.auth.principal import Principal
 from screening.boundary import AppState
 from screening.screenings.calculated import complete
-from screening.screenings.directory import Place, location_reference, practitioner_reference
+from screening.screenings.directory import (
+    Place,
+    account_worker,
+    location_reference,
+    practitioner_reference,
+)
 from screening.screenings.extraction import Entry, extract, screening_encounter, transaction
 from screening.screenings.findings import Person, Reading
 from screening.screenings.form_schema import Checked
@@ -79,7 +84,8 @@ def record_screening(
     checked: Checked,
 ) -> str:
     """Store the screening; the id of its QuestionnaireResponse."""
-    practitioner = practitioner_reference(state, base_url, screener.username, screener.full_name)
+    worker = account_worker(state, screener.username, screener.full_name)
+    practitioner = practitioner_reference(state, base_url, worker)
     location = location_reference(state, base_url, visit.place)
     authored = _moment(visit.day)
     encounter_url = f"urn:uuid:{uuid.uuid4()}"

@@ -11,6 +11,7 @@ from screening.audit.events import Access
 from screening.audit.recorder import record
 from screening.auth.models import ApiClient, UserAccount
 from screening.auth.principal import Principal
+from screening.auth.professions import set_details
 from screening.auth.service import (
     AccountError,
     create_client,
@@ -54,13 +55,17 @@ class Accounts:
         return user
 
     def update_user(self, user_id: str, **changes: Any) -> UserAccount:
-        """Change role, centre, language, state or password (never lock oneself out)."""
+        """Change role, centre, language, state, password, registration number or profession
+        (never lock oneself out)."""
         own = user_id == self.admin.ident
         role = changes.get("role")
         if own and (changes.get("active") is False or role not in (None, self.admin.role)):
             raise AccountError(SELF_LOCKOUT)
+        details = {key: changes.pop(key, None) for key in ("registration", "profession")}
         user = update_user(self.session, user_id, **changes)
-        what = ",".join(sorted(k for k, v in changes.items() if v is not None))
+        set_details(user, details["registration"], details["profession"])
+        self.session.flush()
+        what = ",".join(sorted(k for k, v in {**changes, **details}.items() if v is not None))
         self._audit(f"user-update user:{user.username} {what}")
         return user
 

@@ -10,11 +10,16 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
+from screening.api.views import base_url
 from screening.auth.models import UserAccount
+from screening.auth.professions import PROFESSION_SYSTEM, PROFESSIONS
 from screening.auth.roles import Role
 from screening.auth.service import AccountError, list_clients, list_users
 from screening.boundary import app_state, unit_of_work
+from screening.patients.history import Labels
+from screening.screenings.directory import health_worker, refresh_practitioner
 from screening.web.account_errors import form_error
+from screening.web.account_forms import UserDetailsForm
 from screening.web.accounts import Accounts
 from screening.web.forms import (
     ActiveForm,
@@ -22,13 +27,12 @@ from screening.web.forms import (
     FormErrors,
     PasswordForm,
     UserCreateForm,
-    UserEditForm,
     parse_form,
 )
 from screening.web.i18n import Message
 from screening.web.pages import signed_in
 from screening.web.render import render_page
-from screening.web.visitor import login_required
+from screening.web.visitor import login_required, page_language
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 administrators = login_required(roles=[Role.ADMINISTRATOR])
@@ -139,6 +143,8 @@ def _user_page(
         "role": account.role,
         "organization": account.organization_id or "",
         "language": account.language,
+        "registration": account.registration,
+        "profession": account.profession,
     }
     return render_page(
         "pages/admin/user.html",
@@ -148,16 +154,31 @@ def _user_page(
         values=shown,
         notice=_notice(),
         is_self=account.id == signed_in().user_id,
+        profession_options=_profession_options(),
     )
+
+
+def _profession_options() -> list[tuple[str, str]]:
+    """(code, name in the page's language) of the professions, from their CodeSystem."""
+    labels = Labels(app_state().fhir.registry, page_language())
+    return [
+        (code, labels.concept({"coding": [{"system": PROFESSION_SYSTEM, "code": code}]}))
+        for code in PROFESSIONS
+    ]
 
 
 @bp.post("/users/<user_id>")
 @administrators
 def edit_user(user_id: str) -> ResponseReturnValue:
-    """Change an account's role, centre and language."""
-    _, _, errors = _apply(UserEditForm(), lambda a, v: a.update_user(user_id, **v), "role")
+    """Change an account's role, centre, language, registration number and profession; its
+    Practitioner, when it has one, follows at once."""
+    _, worker, errors = _apply(
+        UserDetailsForm(), lambda a, v: health_worker(a.update_user(user_id, **v)), "role"
+    )
     if errors:
         return _user_page(user_id, 400, errors, _kept(request.form))
+    if worker is not None:
+        refresh_practitioner(app_state(), base_url(), worker)
     return redirect(url_for("admin.user", user_id=user_id, done="user_updated"), 303)
 
 
