@@ -8,9 +8,10 @@ it is printed, so the same resource versions always read the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from screening.fhir.packages import Registry
 from screening.letters.sources import Sources, versioned
@@ -100,7 +101,7 @@ def compose(sources: Sources, setting: Setting) -> Letter:
         lang=lang,
         dir=direction(lang),
         number=sources.number,
-        issued=both_calendars(authored, lang),
+        issued=both_calendars(local_day(authored, setting.zone), lang),
         issuer=setting.issuer,
         issued_at=_place_name(sources.place),
         priority=str(request.get("priority") or "routine"),
@@ -111,13 +112,17 @@ def compose(sources: Sources, setting: Setting) -> Letter:
         service=labels.concept(request.get("code") or {}),
         reasons=[labels.concept({"coding": [c]}) for c in _reason(request).get("coding", [])],
         reason_text=str(_reason(request).get("text") or ""),
-        screened=both_calendars(str(sources.screening.get("authored") or ""), lang),
+        screened=both_calendars(
+            local_day(str(sources.screening.get("authored") or ""), setting.zone), lang
+        ),
         findings=_findings(sources, setting),
         limbs=_evidence_texts(sources, LIMB_ABSENCE, setting.wording),
         devices=_evidence_texts(sources, DEVICE_USE, setting.wording),
         consent_by="" if sources.sensitive and not guardian else consent_by,
         consent_guardian=guardian,
-        consent_date=show_date(str(sources.consent.get("dateTime") or ""), lang),
+        consent_date=show_date(
+            local_day(str(sources.consent.get("dateTime") or ""), setting.zone), lang
+        ),
         consent_until=show_date(_consent_end(sources.consent), lang),
         referrer=_name(sources.requester),
         profession=_profession(sources.requester, labels),
@@ -140,6 +145,17 @@ def both_calendars(value: str, lang: str) -> str:
     if lang != "fa":
         return show_date(value, "en")
     return f"{show_date(value, 'fa')} ({localize_digits(value[:10].replace('-', '/'), 'fa')})"
+
+
+def local_day(value: str, zone: str) -> str:
+    """The day of a FHIR dateTime in the installation's time zone (a date as it is)."""
+    if len(value) <= 10:
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (moment.astimezone(ZoneInfo(zone)) if moment.tzinfo else moment).date().isoformat()
+    except (ValueError, ZoneInfoNotFoundError):
+        return value[:10]
 
 
 def _reason(request: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +274,7 @@ def _address_lines(location: dict[str, Any], lang: str) -> list[str]:
         lines.append(town)
     if address.get("state"):
         lines.append(_province_name(str(address["state"]), lang))
-    return [str(line) for line in lines if line]
+    return list(dict.fromkeys(str(line) for line in lines if line))
 
 
 def _province_name(state: str, lang: str) -> str:

@@ -32,7 +32,13 @@ from screening.web.i18n import Catalogue
 PDF_VARIANT = "pdf/a-3b"
 ASSETS = ("letter.css", "fonts/Vazirmatn-Regular.ttf", "fonts/Vazirmatn-Bold.ttf")
 MEDIA_TYPES = {".css": "text/css", ".ttf": "font/ttf"}
-BASE = "file:///letter-assets/"  # where the template's relative URLs point (never read)
+BASE = "file:///letter-assets/"
+LTR_KEYS = frozenset({"letter.case_code", "letter.national_id", "letter.phone"})
+# explicit embeddings, overrides and isolates: one left open in a record's text would turn
+# the rest of the line around (marks such as U+200F stay: they end with the character)
+DIRECTION_CONTROLS = dict.fromkeys(
+    [*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None
+)  # where the template's relative URLs point (never read)
 
 
 class AssetFetcher(URLFetcher):  # type: ignore[misc]
@@ -69,7 +75,10 @@ class Renderer:
         self.folder = folder or data_dir("templates") / "letters"
         self.fetcher = AssetFetcher(self.folder)
         self.env = Environment(
-            loader=FileSystemLoader(self.folder), autoescape=True, undefined=StrictUndefined
+            loader=FileSystemLoader(self.folder),
+            autoescape=True,
+            undefined=StrictUndefined,
+            finalize=without_direction_controls,
         )
         self.fonts = FontConfiguration()
         self.stylesheet = CSS(
@@ -90,6 +99,7 @@ class Renderer:
             css_text=css_text,
             text_direction=text_direction,
             counter="persian" if letter.lang == "fa" else "decimal",
+            ltr_keys=LTR_KEYS,
             separator="، " if letter.lang == "fa" else ", ",
             created=embedded.created,
             modified=embedded.modified,
@@ -123,6 +133,13 @@ def qr_code(text: str) -> Markup:
     """An inline SVG QR code (error correction M) that scales to its box."""
     code = segno.make(text, error="m", micro=False)
     return Markup(code.svg_inline(scale=1, border=2, omitsize=True, dark="#000"))
+
+
+def without_direction_controls(value: Any) -> Any:
+    """Every printed value without explicit direction controls (the template's finalize)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return value.translate(DIRECTION_CONTROLS)
+    return value
 
 
 def text_direction(text: str) -> str:

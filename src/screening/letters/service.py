@@ -70,7 +70,7 @@ def print_letter(
         modified=str(bundle.get("timestamp") or ""),
     )
     pdf = renderer().pdf(letter, catalogue, embedded)
-    record_apart(state.sessions, state.fhir.indexer, principal, [printed(sources, lang)])
+    record_apart(state.sessions, state.fhir.indexer, principal, [printed(sources)])
     return PrintedLetter(pdf, sources.number, lang, bundle)
 
 
@@ -88,9 +88,9 @@ def setting(state: AppState, catalogue: Catalogue, lang: str, base: str) -> Sett
     )
 
 
-def printed(sources: Sources, lang: str) -> Access:
+def printed(sources: Sources) -> Access:
     """The AuditEvent of a print: the versions the letter was made from and the person."""
-    access = Access("operation", operation=PRINT, query=f"lang={lang}")
+    access = Access("operation", operation=PRINT)
     patient = str(sources.patient.get("id") or "") or None
     for resource in (sources.request, sources.task, sources.patient, sources.consent):
         if resource.get("id"):
