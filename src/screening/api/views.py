@@ -71,7 +71,7 @@ def letter(request_id: str) -> Response:
     wanted = request.accept_mimetypes.best_match([FHIR_JSON.split(";")[0], "application/pdf"])
     if wanted == "application/pdf":
         http = Response(printed.pdf, mimetype="application/pdf")
-        http.headers["Content-Disposition"] = f'inline; filename="{printed.filename}"'
+        http.headers["Content-Disposition"] = printed.disposition()
         return http
     binary = {
         "resourceType": "Binary",

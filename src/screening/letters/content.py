@@ -13,12 +13,18 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from screening.auth.professions import REGISTRATION_SYSTEM
 from screening.fhir.packages import Registry
 from screening.letters.sources import Sources, versioned
 from screening.patients.history import Labels
 from screening.patients.provinces import province_by_name
-from screening.patients.resource import CASE_CODE_SYSTEM, NATIONAL_ID_SYSTEM, identifier
-from screening.referrals.directory import organization_name
+from screening.patients.resource import (
+    CASE_CODE_SYSTEM,
+    NATIONAL_ID_SYSTEM,
+    identifier,
+    phone_of,
+)
+from screening.referrals.directory import CENTRE_CODE_SYSTEM, organization_name
 from screening.screenings.findings import read_screening
 from screening.screenings.service import person_of
 from screening.screenings.wording import Wording
@@ -27,7 +33,6 @@ from screening.web.i18n import direction, localize_digits
 
 LIMB_ABSENCE = "limb-absence"
 DEVICE_USE = "assistive-device-use"
-REGISTRATION_SYSTEM_END = "/sid/professional-registration"
 WITHIN = {"routine": "2w", "urgent": "72h", "asap": "24h", "stat": "24h"}
 
 
@@ -97,6 +102,7 @@ def compose(sources: Sources, setting: Setting) -> Letter:
     request = sources.request
     authored = str(request.get("authoredOn") or "")
     consent_by, guardian = _consenter(sources)
+    reason = (request.get("reasonCode") or [{}])[0]
     return Letter(
         lang=lang,
         dir=direction(lang),
@@ -110,8 +116,8 @@ def compose(sources: Sources, setting: Setting) -> Letter:
         case_code=identifier(sources.patient, CASE_CODE_SYSTEM),
         person=_person(sources, lang, setting),
         service=labels.concept(request.get("code") or {}),
-        reasons=[labels.concept({"coding": [c]}) for c in _reason(request).get("coding", [])],
-        reason_text=str(_reason(request).get("text") or ""),
+        reasons=[labels.concept({"coding": [c]}) for c in reason.get("coding", [])],
+        reason_text=str(reason.get("text") or ""),
         screened=both_calendars(
             local_day(str(sources.screening.get("authored") or ""), setting.zone), lang
         ),
@@ -126,11 +132,11 @@ def compose(sources: Sources, setting: Setting) -> Letter:
         consent_until=show_date(_consent_end(sources.consent), lang),
         referrer=_name(sources.requester),
         profession=_profession(sources.requester, labels),
-        registration=_registration(sources.requester),
+        registration=identifier(sources.requester, REGISTRATION_SYSTEM),
         centre=organization_name(sources.centre, lang),
-        centre_code=_centre_code(sources.centre),
+        centre_code=identifier(sources.centre, CENTRE_CODE_SYSTEM),
         centre_address=_address_lines(sources.centre_location, lang),
-        centre_phone=_phone(sources.centre_location) or _phone(sources.centre),
+        centre_phone=phone_of(sources.centre_location) or phone_of(sources.centre),
         source=" · ".join(versioned(r) for r in (request, sources.task) if r.get("id")),
         task_status=str(sources.task.get("status") or ""),
         fhir_reference=f"{setting.base}/{versioned(request)}",
@@ -158,11 +164,6 @@ def local_day(value: str, zone: str) -> str:
         return value[:10]
 
 
-def _reason(request: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = (request.get("reasonCode") or [{}])[0]
-    return found
-
-
 def _person(sources: Sources, lang: str, setting: Setting) -> list[tuple[str, str]]:
     """The person's identification lines: only the case code, sex and age when the
     referral is sensitive."""
@@ -177,7 +178,7 @@ def _person(sources: Sources, lang: str, setting: Setting) -> list[tuple[str, st
     lines.append(("letter.age", localize_digits(age, lang) if age is not None else ""))
     if not sources.sensitive:
         lines.append(("letter.home", _home(patient)))
-        lines.append(("letter.phone", _phone(patient)))
+        lines.append(("letter.phone", phone_of(patient)))
     return [(key, value) for key, value in lines if value]
 
 
@@ -254,17 +255,6 @@ def _profession(practitioner: dict[str, Any], labels: Labels) -> str:
     return labels.concept(qualification.get("code") or {}) if qualification else ""
 
 
-def _registration(practitioner: dict[str, Any]) -> str:
-    for ident in practitioner.get("identifier", []):
-        if str(ident.get("system", "")).endswith(REGISTRATION_SYSTEM_END):
-            return str(ident.get("value") or "")
-    return ""
-
-
-def _centre_code(centre: dict[str, Any]) -> str:
-    return str(((centre.get("identifier") or [{}])[0]).get("value") or "")
-
-
 def _address_lines(location: dict[str, Any], lang: str) -> list[str]:
     """A centre's address: street line, then city and district, then province."""
     address = location.get("address") or {}
@@ -288,13 +278,6 @@ def _home(patient: dict[str, Any]) -> str:
     if address.get("state"):
         parts.append(str(address["state"]))
     return ", ".join(parts)
-
-
-def _phone(resource: dict[str, Any]) -> str:
-    for telecom in resource.get("telecom", []):
-        if telecom.get("system") == "phone" and telecom.get("value"):
-            return str(telecom["value"])
-    return ""
 
 
 def _place_name(place: dict[str, Any]) -> str:

@@ -34,7 +34,8 @@ from screening.fhir.outcome import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from screening.fhir.searchset import resources
+from screening.fhir.searchset import reference_text, resources
+from screening.patients.resource import identifier
 from screening.referrals.directory import CENTRE_CODE_SYSTEM
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
 from screening.referrals.workflow import STARTS
@@ -110,7 +111,7 @@ def take_over(state: AppState, principal: Principal, bundle: dict[str, Any], bas
         raise Forbidden("The letter is addressed to another centre")
     if _exists(reader, f"ServiceRequest/{request['id']}"):
         return Imported(str(request["id"]), number, created=False)
-    old_centre = _ref((request.get("performer") or [{}])[0])
+    old_centre = reference_text((request.get("performer") or [{}])[0])
     entries = [
         _put(_moved(resource, old_centre, f"Organization/{centre}"))
         for res_type in TAKEN_OVER
@@ -145,10 +146,10 @@ def _contents(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _number(request: dict[str, Any]) -> str:
-    for ident in request.get("identifier") or []:
-        if isinstance(ident, dict) and ident.get("system") == NUMBER_SYSTEM:
-            return str(ident.get("value") or "")
-    raise Unprocessable("The letter's referral has no referral number")
+    number = identifier(request, NUMBER_SYSTEM)
+    if not number:
+        raise Unprocessable("The letter's referral has no referral number")
+    return number
 
 
 def _importer(principal: Principal, centre: str | None) -> Principal:
@@ -163,21 +164,17 @@ def _local_centre(
 ) -> str:
     """This installation's Organization id of the letter's receiving centre (by code)."""
     org = found["Organization"][0]
-    if f"Organization/{org.get('id')}" != _ref((request.get("performer") or [{}])[0]):
+    if f"Organization/{org.get('id')}" != reference_text((request.get("performer") or [{}])[0]):
         raise Unprocessable("The letter's Organization is not the referral's receiving centre")
-    codes = [
-        str(i.get("value") or "")
-        for i in org.get("identifier") or []
-        if isinstance(i, dict) and i.get("system") == CENTRE_CODE_SYSTEM
-    ]
-    if not codes or not codes[0]:
+    code = identifier(org, CENTRE_CODE_SYSTEM)
+    if not code:
         raise Unprocessable("The letter's receiving centre has no centre code")
-    criteria = f"{CENTRE_CODE_SYSTEM}|{codes[0]}"
+    criteria = f"{CENTRE_CODE_SYSTEM}|{code}"
     bundle = service(FhirRequest("GET", "Organization", query=[("identifier", criteria)])).body
     matches = resources(bundle or {})
     if not matches:
         raise Unprocessable(
-            f"The receiving centre {codes[0][:40]} is not in this installation's directory"
+            f"The receiving centre {code[:40]} is not in this installation's directory"
         )
     return str(matches[0]["id"])
 
@@ -236,10 +233,6 @@ def _restart(task: dict[str, Any]) -> None:
 def _put(resource: dict[str, Any]) -> dict[str, Any]:
     path = f"{resource['resourceType']}/{quote(str(resource['id']), safe='')}"
     return {"resource": resource, "request": {"method": "PUT", "url": path}}
-
-
-def _ref(reference: Any) -> str:
-    return str(reference.get("reference") or "") if isinstance(reference, dict) else ""
 
 
 def _taken(found: dict[str, list[dict[str, Any]]]) -> Access:

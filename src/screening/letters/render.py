@@ -41,7 +41,7 @@ DIRECTION_CONTROLS = dict.fromkeys(
 )  # where the template's relative URLs point (never read)
 
 
-class AssetFetcher(URLFetcher):  # type: ignore[misc]
+class AssetFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no type hints
     """Serves the letter's own assets from memory and refuses every other URL."""
 
     def __init__(self, folder: Path) -> None:

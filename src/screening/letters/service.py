@@ -14,15 +14,10 @@ from screening.audit.recorder import record_apart
 from screening.auth.principal import Principal
 from screening.boundary import AppState
 from screening.fhir.outcome import BadRequest, Forbidden
+from screening.fhir.searchset import version_of
 from screening.letters.content import Setting, compose
 from screening.letters.render import Embedded, Renderer
-from screening.letters.sources import (
-    Sources,
-    bundle_bytes,
-    gather,
-    letter_bundle,
-    version_of,
-)
+from screening.letters.sources import Sources, bundle_bytes, gather, letter_bundle
 from screening.screenings.questionnaire import form_of
 from screening.screenings.service import FIELD_SCREENING
 from screening.screenings.wording import Wording
@@ -43,6 +38,10 @@ class PrintedLetter:
     @property
     def filename(self) -> str:
         return f"referral-{self.number or 'letter'}-{self.lang}.pdf"
+
+    def disposition(self, attachment: bool = False) -> str:
+        """The Content-Disposition of the letter in an HTTP response."""
+        return f'{"attachment" if attachment else "inline"}; filename="{self.filename}"'
 
 
 @cache

@@ -11,8 +11,14 @@ from typing import Any
 
 from screening.api.messages import FhirRequest
 from screening.fhir.outcome import NotFound
-from screening.fhir.searchset import CANONICAL, by_reference, resources
-from screening.patients.resource import CASE_CODE_SYSTEM
+from screening.fhir.searchset import (
+    CANONICAL,
+    by_reference,
+    reference_text,
+    resources,
+    version_of,
+)
+from screening.patients.resource import CASE_CODE_SYSTEM, identifier
 from screening.referrals.building import SENSITIVE
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
 from screening.referrals.service import Send
@@ -47,12 +53,7 @@ class Sources:
 
     @property
     def number(self) -> str:
-        return str(((self.request.get("identifier") or [{}])[0]).get("value") or "")
-
-
-def version_of(resource: dict[str, Any]) -> int:
-    """A stored resource's version (0 when it has none)."""
-    return int((resource.get("meta") or {}).get("versionId") or 0)
+        return identifier(self.request, NUMBER_SYSTEM)
 
 
 def versioned(resource: dict[str, Any]) -> str:
@@ -77,25 +78,21 @@ def gather(send: Send, request_id: str) -> Sources:
         raise NotFound(f"ServiceRequest/{request_id} is not known")
     request = matches[0]
     found = by_reference(resources(bundle, "include"))
-    centre_ref = _ref((request.get("performer") or [{}])[0])
-    supporting = [found.get(_ref(r), {}) for r in request.get("supportingInfo", [])]
-    encounter = found.get(_ref(request.get("encounter")), {})
+    centre_ref = reference_text((request.get("performer") or [{}])[0])
+    supporting = [found.get(reference_text(r), {}) for r in request.get("supportingInfo", [])]
+    encounter = found.get(reference_text(request.get("encounter")), {})
     return Sources(
         request=request,
         task=next((r for r in found.values() if r["resourceType"] == "Task"), {}),
-        patient=found.get(_ref(request.get("subject")), {}),
+        patient=found.get(reference_text(request.get("subject")), {}),
         consent=_first_of(supporting, "Consent"),
         evidence=_evidence(send, request.get("reasonReference", [])),
         screening=_first_of(supporting, "QuestionnaireResponse"),
-        requester=found.get(_ref(request.get("requester")), {}),
+        requester=found.get(reference_text(request.get("requester")), {}),
         centre=found.get(centre_ref, {}),
         centre_location=_centre_location(send, centre_ref),
         place=_place(send, encounter),
     )
-
-
-def _ref(reference: Any) -> str:
-    return str(reference.get("reference") or "") if isinstance(reference, dict) else ""
 
 
 def _first_of(found: list[dict[str, Any]], res_type: str) -> dict[str, Any]:
@@ -104,7 +101,7 @@ def _first_of(found: list[dict[str, Any]], res_type: str) -> dict[str, Any]:
 
 def _evidence(send: Send, references: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     """The Observations and Conditions a referral gives as reasons, in its order."""
-    wanted = [_ref(r) for r in references]
+    wanted = [reference_text(r) for r in references]
     found: dict[str, dict[str, Any]] = {}
     for res_type in ("Observation", "Condition"):
         ids = [ref.split("/", 1)[1] for ref in wanted if ref.startswith(f"{res_type}/")]
@@ -127,7 +124,7 @@ def _centre_location(send: Send, centre_ref: str) -> dict[str, Any]:
 
 def _place(send: Send, encounter: dict[str, Any]) -> dict[str, Any]:
     """The Location of the screening visit."""
-    ref = _ref((encounter.get("location") or [{}])[0].get("location"))
+    ref = reference_text((encounter.get("location") or [{}])[0].get("location"))
     if not ref.startswith("Location/"):
         return {}
     return send(FhirRequest("GET", ref)).body or {}

@@ -42,8 +42,7 @@ def letter(request_id: str) -> ResponseReturnValue:
 def pdf_response(printed: PrintedLetter, *, attachment: bool = False) -> Response:
     """A letter as an HTTP response (never cached: it holds patient data)."""
     response = Response(printed.pdf, mimetype="application/pdf")
-    disposition = "attachment" if attachment else "inline"
-    response.headers["Content-Disposition"] = f'{disposition}; filename="{printed.filename}"'
+    response.headers["Content-Disposition"] = printed.disposition(attachment)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -343,10 +343,10 @@ def values_of(resource: dict[str, Any], today: date) -> PatientValues:
         estimated_age=None if whole else current_age(resource, today),
         district=str(address.get("district") or ""),
         village=str(address.get("city") or ""),
-        phone=_phone(resource.get("telecom") or []),
+        phone=phone_of(resource),
         guardian_name=str((guardian.get("name") or {}).get("text") or ""),
         guardian_relationship=_relation(guardian) if guardian else "",
-        guardian_phone=_phone(guardian.get("telecom") or []),
+        guardian_phone=phone_of(guardian),
     )
     return _with_names(values, names)
 
@@ -388,8 +388,9 @@ def province_of(resource: dict[str, Any]) -> Province | None:
     return province_by_name(str(_home(resource).get("state") or ""))
 
 
-def _phone(telecom: list[dict[str, Any]]) -> str:
-    """The first phone number, or ''."""
+def phone_of(resource: dict[str, Any]) -> str:
+    """The first phone number of a resource's telecom, or ''."""
+    telecom = resource.get("telecom") or []
     return next((str(t.get("value") or "") for t in telecom if t.get("system") == "phone"), "")
 
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, Gone, PreconditionFailed
-from screening.fhir.searchset import resources
+from screening.fhir.searchset import resources, version_of
 from screening.fhir.text import normalize_string
 from screening.patients.provinces import Province, province_by_code
 from screening.patients.resource import (
@@ -175,7 +175,7 @@ class Patients:
         """The current version of a Patient (NotFound when unknown or out of reach)."""
         response = self.send(FhirRequest("GET", f"Patient/{fhir_id}"))
         resource = response.body or {}
-        version = int(str((resource.get("meta") or {}).get("versionId", "0")) or 0)
+        version = version_of(resource)
         return Record(resource, version, row_of(resource, self.today))
 
     def search(self, text: str, snapshot: str | None = None, offset: int = 0) -> Found:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, NotFound, PreconditionFailed
-from screening.fhir.searchset import CANONICAL
+from screening.fhir.searchset import CANONICAL, version_of
 from screening.patients.provinces import Province, province_by_code, province_by_name, sort_key
 
 Send = Callable[[FhirRequest], FhirResponse]
@@ -283,7 +283,7 @@ def centre_of(
         longitude=None if lon is None else Decimal(str(lon)),
         active=bool(org.get("active", True)),
     )
-    version = int(str((org.get("meta") or {}).get("versionId", "0")) or 0)
+    version = version_of(org)
     return Centre(str(org.get("id", "")), version, values, values.services, values.days)
 
 

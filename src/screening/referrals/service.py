@@ -17,7 +17,7 @@ from typing import Any
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, NotFound
 from screening.fhir.packages import Registry
-from screening.fhir.searchset import CANONICAL, by_reference, resources
+from screening.fhir.searchset import CANONICAL, by_reference, resources, version_of
 from screening.patients.history import Labels
 from screening.patients.provinces import province_by_name
 from screening.patients.service import PatientRow, row_of
@@ -351,7 +351,7 @@ def read_case(send: Send, request_id: str) -> Case:
     return Case(
         request=request,
         task=task,
-        task_version=int((task.get("meta") or {}).get("versionId") or 0),
+        task_version=version_of(task),
         patient=included.get(str(request.get("subject", {}).get("reference")), {}),
         centre=included.get(str((request.get("performer") or [{}])[0].get("reference")), {}),
         requester=included.get(str(request.get("requester", {}).get("reference")), {}),
@@ -364,7 +364,7 @@ def _task_history(send: Send, task_id: str) -> list[dict[str, Any]]:
     """Every version of a Task, oldest first."""
     body = send(FhirRequest("GET", f"Task/{task_id}/_history", query=[("_count", "500")])).body
     versions = [e["resource"] for e in (body or {}).get("entry", []) if "resource" in e]
-    return sorted(versions, key=lambda t: int((t.get("meta") or {}).get("versionId") or 0))
+    return sorted(versions, key=version_of)
 
 
 def _siblings(send: Send, request: dict[str, Any]) -> list[tuple[str, str]]:
@@ -390,7 +390,7 @@ def timeline(versions: Iterable[dict[str, Any]]) -> list[Step]:
         steps.append(
             Step(
                 when=parse_instant(str(stamp or "")),
-                version=int((task.get("meta") or {}).get("versionId") or 0),
+                version=version_of(task),
                 status=status,
                 status_changed=old != status,
                 side=TRANSITIONS.get((old, status)) if old and old != status else None,
