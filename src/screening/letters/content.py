@@ -174,12 +174,19 @@ def _person(sources: Sources, lang: str, setting: Setting) -> list[tuple[str, st
         lines.append(("letter.national_id", identifier(patient, NATIONAL_ID_SYSTEM)))
         lines.append(("letter.birth_date", show_date(str(patient.get("birthDate") or ""), lang)))
     age = _age(sources)
-    lines.append(("letter.sex", setting.wording.value(f"{patient.get('gender', '')}")))
+    lines.append(("letter.sex", _sex(patient, setting.wording)))
     lines.append(("letter.age", localize_digits(age, lang) if age is not None else ""))
     if not sources.sensitive:
         lines.append(("letter.home", _home(patient)))
         lines.append(("letter.phone", phone_of(patient)))
     return [(key, value) for key, value in lines if value]
+
+
+def _sex(patient: dict[str, Any], wording: Wording) -> str:
+    """The administrative gender as the patient pages name it ("Male", not "man")."""
+    gender = str(patient.get("gender") or "")
+    key = f"patients.sex.{gender}"
+    return wording.catalogue.text(wording.lang, key) if gender else ""
 
 
 def _age(sources: Sources) -> int | None:
