@@ -34,7 +34,8 @@ from typing import Any
 
 import pikepdf
 from sqlalchemy import text
-from weasyprint import HTML, Attachment
+from weasyprint import CSS, HTML, Attachment
+from weasyprint.text.fonts import FontConfiguration
 
 from screening.api.door import perform
 from screening.api.messages import FhirRequest
@@ -223,7 +224,10 @@ def phases(shared: Renderer, letter: Letter, catalogue: Catalogue, embedded: Emb
 def plain_pdf(html: str, folder: Path) -> bytes:
     """The baseline: WeasyPrint's defaults, nothing reused (the stylesheet and the fonts are
     read from disk and a font configuration is made for each letter), no PDF/A, no file."""
-    found: bytes = HTML(string=html, base_url=f"{folder}/").write_pdf()
+    fonts = FontConfiguration()
+    sheet = CSS(filename=str(folder / "letter.css"), font_config=fonts)
+    page = HTML(string=html, base_url=f"{folder}/")
+    found: bytes = page.write_pdf(stylesheets=[sheet], font_config=fonts)
     return found
 
 
