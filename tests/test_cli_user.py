@@ -59,3 +59,10 @@ def test_user_create_with_registration_and_profession(tmp_path: Path) -> None:
         "farid": ("MoPH-PT-10482", "physiotherapist"),
         "omid": ("", ""),
     }
+    listed = subprocess.run(
+        [sys.executable, "-m", "screening.cli", "user", "list"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "farid\tclinician\tactive\tphysiotherapist MoPH-PT-10482\n" in listed.stdout
+    assert "omid\tauditor\tactive\n" in listed.stdout

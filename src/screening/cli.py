@@ -204,7 +204,8 @@ def _user_list(args: argparse.Namespace) -> int:
         for user in list_users(session):
             state = "active" if user.active else "disabled"
             centre = f" centre={user.organization_id}" if user.organization_id else ""
-            print(f"{user.username}\t{user.role}{centre}\t{state}")
+            details = " ".join(d for d in (user.profession, user.registration) if d)
+            print(f"{user.username}\t{user.role}{centre}\t{state}\t{details}".rstrip("\t"))
     return 0
 
 

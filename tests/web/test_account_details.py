@@ -127,3 +127,36 @@ def test_professions_and_errors_in_persian(signed_in: Factory, make_user: Factor
     assert field_error(text_of(bad), "registration") == (
         "شمارهٔ ثبت نباید نویسهٔ کنترلی (مانند تب یا شکست خط) داشته باشد"
     )
+
+
+def test_a_new_account_takes_its_registration_and_profession(
+    signed_in: Factory, web_app: Flask
+) -> None:
+    admin, _ = signed_in("administrator")
+    page = text_of(admin.get("/admin/users"))
+    assert '<option value="physiotherapist">Physiotherapist</option>' in page
+    assert 'id="f-registration" name="registration" type="text" dir="auto" value=""' in page
+    new = {
+        **CLINICIAN,
+        "username": "farid.haidari",
+        "password": "a long enough password",
+        "profession": "physiotherapist",
+        "registration": " MoPH-PT-10482 ",
+    }
+    refused = admin.post("/admin/users", {**new, "registration": "MoPH\x07"})
+    assert refused.status_code == 400
+    body = text_of(refused)
+    assert (field_error(body, "registration") or "").startswith("A registration number must")
+    assert selected(body, "profession") == "physiotherapist"  # kept
+    with unit_of_work(web_app.extensions["screening"], write=False) as session:
+        assert find_user(session, "farid.haidari") is None  # nothing written
+
+    assert admin.post("/admin/users", new).status_code == 303
+    stored = stored_user(web_app, "farid.haidari")
+    assert (stored.registration, stored.profession) == ("MoPH-PT-10482", "physiotherapist")
+    plain = {**new, "username": "omid", "profession": "", "registration": ""}
+    assert admin.post("/admin/users", plain).status_code == 303
+    assert (stored_user(web_app, "omid").registration, stored_user(web_app, "omid").profession) == (
+        "",
+        "",
+    )

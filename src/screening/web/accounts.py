@@ -41,7 +41,7 @@ class Accounts:
         return self.session.get(ApiClient, client_id[:36])
 
     def create_user(self, values: dict[str, Any]) -> UserAccount:
-        """A new account from the create form's values."""
+        """A new account from the create form's values (registration and profession too)."""
         user = create_user(
             self.session,
             values["username"],
@@ -51,6 +51,8 @@ class Accounts:
             full_name=values["full_name"],
             language=values["language"],
         )
+        set_details(user, values.get("registration"), values.get("profession"))
+        self.session.flush()
         self._audit(f"user-create user:{user.username} role:{user.role}")
         return user
 

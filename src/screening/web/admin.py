@@ -19,14 +19,13 @@ from screening.boundary import app_state, unit_of_work
 from screening.patients.history import Labels
 from screening.screenings.directory import health_worker, refresh_practitioner
 from screening.web.account_errors import form_error
-from screening.web.account_forms import UserDetailsForm
+from screening.web.account_forms import NewUserForm, UserDetailsForm
 from screening.web.accounts import Accounts
 from screening.web.forms import (
     ActiveForm,
     ClientCreateForm,
     FormErrors,
     PasswordForm,
-    UserCreateForm,
     parse_form,
 )
 from screening.web.i18n import Message
@@ -108,6 +107,7 @@ def _users_page(
         errors=errors or {},
         values=values or NEW_USER,
         notice=_notice(),
+        profession_options=_profession_options(),
     )
 
 
@@ -115,7 +115,7 @@ def _users_page(
 @administrators
 def create_user() -> ResponseReturnValue:
     """Create an account; errors go next to their field, the values stay."""
-    _, _, errors = _apply(UserCreateForm(), lambda a, v: a.create_user(v), "username")
+    _, _, errors = _apply(NewUserForm(), lambda a, v: a.create_user(v), "username")
     if errors:
         return _users_page(400, errors, _kept(request.form))
     return redirect(url_for("admin.users", done="user_created"), 303)
