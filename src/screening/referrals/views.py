@@ -56,7 +56,7 @@ from screening.screenings.suggestions import reason_codes
 from screening.screenings.views import note_values
 from screening.store.clock import to_instant, utcnow
 from screening.web.forms import FormErrors
-from screening.web.i18n import Message, localize_digits
+from screening.web.i18n import Message
 from screening.web.pages import door, signed_in
 from screening.web.refusals import checked_id, refusals
 from screening.web.render import catalogue, render_page
@@ -326,10 +326,8 @@ def waited(waiting: timedelta) -> str:
     """How long a referral has waited, in days (hours on its first day)."""
     lang = page_language()
     if waiting.days >= 1:
-        return catalogue().text(
-            lang, "referrals.waiting_days", n=localize_digits(waiting.days, lang)
-        )
+        return catalogue().text(lang, "referrals.waiting_days", n=waiting.days)
     hours = max(0, waiting.seconds // 3600)
     if hours == 0:
         return catalogue().text(lang, "referrals.waiting_new")
-    return catalogue().text(lang, "referrals.waiting_hours", n=localize_digits(hours, lang))
+    return catalogue().text(lang, "referrals.waiting_hours", n=hours)

@@ -29,11 +29,13 @@ class Catalogue:
 
     def text(self, lang: str, key: str | Message, **values: Any) -> str:
         """The message `key` in `lang` (English, then the key itself, when missing), with
-        `values` filled in (whole numbers in the page's digits)."""
+        `values` filled in (whole numbers in the page's digits). When `n` is 1, the
+        language's `<key>.one` is used if it has one ("1 account", not "1 accounts")."""
         if isinstance(key, Message):
             return self.text(lang, key.key, **{**key.values, **values})
-        table = self.messages.get(lang, {})
-        template = table.get(key) or self.messages.get("en", {}).get(key) or key
+        one = f"{key}.one" if values.get("n") == 1 else key
+        tables = (self.messages.get(lang, {}), self.messages.get("en", {}))
+        template = next((t.get(one) or t[key] for t in tables if key in t), key)
         if not values:
             return template
         return template.format(**{k: _numeral(v, lang) for k, v in values.items()})
