@@ -34,10 +34,11 @@ from screening.fhir.outcome import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from screening.fhir.searchset import reference_text, resources
+from screening.fhir.searchset import resources
 from screening.patients.resource import identifier
 from screening.referrals.directory import CENTRE_CODE_SYSTEM
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
+from screening.referrals.service import receiving_centre
 from screening.referrals.workflow import STARTS
 from screening.store.clock import to_instant, utcnow
 
@@ -111,7 +112,7 @@ def take_over(state: AppState, principal: Principal, bundle: dict[str, Any], bas
         raise Forbidden("The letter is addressed to another centre")
     if _exists(reader, f"ServiceRequest/{request['id']}"):
         return Imported(str(request["id"]), number, created=False)
-    old_centre = reference_text((request.get("performer") or [{}])[0])
+    old_centre = receiving_centre(request)
     entries = [
         _put(_moved(resource, old_centre, f"Organization/{centre}"))
         for res_type in TAKEN_OVER
@@ -164,7 +165,7 @@ def _local_centre(
 ) -> str:
     """This installation's Organization id of the letter's receiving centre (by code)."""
     org = found["Organization"][0]
-    if f"Organization/{org.get('id')}" != reference_text((request.get("performer") or [{}])[0]):
+    if f"Organization/{org.get('id')}" != receiving_centre(request):
         raise Unprocessable("The letter's Organization is not the referral's receiving centre")
     code = identifier(org, CENTRE_CODE_SYSTEM)
     if not code:

@@ -32,13 +32,11 @@ from screening.web.i18n import Catalogue
 PDF_VARIANT = "pdf/a-3b"
 ASSETS = ("letter.css", "fonts/Vazirmatn-Regular.ttf", "fonts/Vazirmatn-Bold.ttf")
 MEDIA_TYPES = {".css": "text/css", ".ttf": "font/ttf"}
-BASE = "file:///letter-assets/"
+BASE = "file:///letter-assets/"  # where the template's relative URLs point (never read)
 LTR_KEYS = frozenset({"letter.case_code", "letter.national_id", "letter.phone"})
 # explicit embeddings, overrides and isolates: one left open in a record's text would turn
 # the rest of the line around (marks such as U+200F stay: they end with the character)
-DIRECTION_CONTROLS = dict.fromkeys(
-    [*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None
-)  # where the template's relative URLs point (never read)
+DIRECTION_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
 
 
 class AssetFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no type hints

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from screening.api.messages import FhirRequest
-from screening.fhir.outcome import NotFound
 from screening.fhir.searchset import (
     CANONICAL,
     by_reference,
@@ -21,7 +20,7 @@ from screening.fhir.searchset import (
 from screening.patients.resource import CASE_CODE_SYSTEM, identifier
 from screening.referrals.building import SENSITIVE
 from screening.referrals.numbers import SYSTEM as NUMBER_SYSTEM
-from screening.referrals.service import Send
+from screening.referrals.service import Send, read_referral, receiving_centre, task_of
 
 BUNDLE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, f"{CANONICAL}/letter")
 # what a sensitive referral's embedded Patient keeps: no name, no national id, no phone
@@ -63,27 +62,13 @@ def versioned(resource: dict[str, Any]) -> str:
 
 def gather(send: Send, request_id: str) -> Sources:
     """Read a referral and what its letter shows (NotFound when unknown or out of reach)."""
-    query = [
-        ("_id", request_id),
-        ("_include", "ServiceRequest:subject"),
-        ("_include", "ServiceRequest:performer"),
-        ("_include", "ServiceRequest:requester"),
-        ("_include", "ServiceRequest:encounter"),
-        ("_include", "ServiceRequest:supporting-info"),
-        ("_revinclude", "Task:focus"),
-    ]
-    bundle = send(FhirRequest("GET", "ServiceRequest", query=query)).body or {}
-    matches = resources(bundle, "match")
-    if not matches:
-        raise NotFound(f"ServiceRequest/{request_id} is not known")
-    request = matches[0]
-    found = by_reference(resources(bundle, "include"))
-    centre_ref = reference_text((request.get("performer") or [{}])[0])
+    request, found = read_referral(send, request_id, "encounter", "supporting-info")
+    centre_ref = receiving_centre(request)
     supporting = [found.get(reference_text(r), {}) for r in request.get("supportingInfo", [])]
     encounter = found.get(reference_text(request.get("encounter")), {})
     return Sources(
         request=request,
-        task=next((r for r in found.values() if r["resourceType"] == "Task"), {}),
+        task=task_of(found),
         patient=found.get(reference_text(request.get("subject")), {}),
         consent=_first_of(supporting, "Consent"),
         evidence=_evidence(send, request.get("reasonReference", [])),

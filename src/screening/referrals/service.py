@@ -17,7 +17,13 @@ from typing import Any
 from screening.api.messages import FhirRequest, FhirResponse
 from screening.fhir.outcome import Conflict, NotFound
 from screening.fhir.packages import Registry
-from screening.fhir.searchset import CANONICAL, by_reference, resources, version_of
+from screening.fhir.searchset import (
+    CANONICAL,
+    by_reference,
+    reference_text,
+    resources,
+    version_of,
+)
 from screening.patients.history import Labels
 from screening.patients.provinces import province_by_name
 from screening.patients.service import PatientRow, row_of
@@ -333,31 +339,47 @@ class Case:
 
 def read_case(send: Send, request_id: str) -> Case:
     """A referral, its Task and its Task's history (NotFound when unknown or hidden)."""
+    request, included = read_referral(send, request_id)
+    task = task_of(included)
+    history = _task_history(send, str(task.get("id"))) if task else []
+    return Case(
+        request=request,
+        task=task,
+        task_version=version_of(task),
+        patient=included.get(reference_text(request.get("subject")), {}),
+        centre=included.get(receiving_centre(request), {}),
+        requester=included.get(reference_text(request.get("requester")), {}),
+        steps=timeline(history),
+        siblings=_siblings(send, request),
+    )
+
+
+def read_referral(
+    send: Send, request_id: str, *more: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A ServiceRequest, and by reference its person, receiving centre, requester, Task and
+    the `more` ServiceRequest includes (NotFound when unknown or out of reach)."""
+    includes = ("subject", "performer", "requester", *more)
     query = [
         ("_id", request_id),
-        ("_include", "ServiceRequest:subject"),
-        ("_include", "ServiceRequest:performer"),
-        ("_include", "ServiceRequest:requester"),
+        *(("_include", f"ServiceRequest:{name}") for name in includes),
         ("_revinclude", "Task:focus"),
     ]
     bundle = send(FhirRequest("GET", "ServiceRequest", query=query)).body or {}
     matches = resources(bundle, "match")
     if not matches:
         raise NotFound(f"ServiceRequest/{request_id} is not known")
-    request = matches[0]
-    included = by_reference(resources(bundle, "include"))
-    task = next((r for r in included.values() if r["resourceType"] == "Task"), {})
-    history = _task_history(send, str(task.get("id"))) if task else []
-    return Case(
-        request=request,
-        task=task,
-        task_version=version_of(task),
-        patient=included.get(str(request.get("subject", {}).get("reference")), {}),
-        centre=included.get(str((request.get("performer") or [{}])[0].get("reference")), {}),
-        requester=included.get(str(request.get("requester", {}).get("reference")), {}),
-        steps=timeline(history),
-        siblings=_siblings(send, request),
-    )
+    return matches[0], by_reference(resources(bundle, "include"))
+
+
+def receiving_centre(request: dict[str, Any]) -> str:
+    """`Organization/<id>` of the centre a referral is sent to ('' when none)."""
+    return reference_text((request.get("performer") or [{}])[0])
+
+
+def task_of(included: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The Task among a referral's included resources ({} when none)."""
+    return next((r for r in included.values() if r.get("resourceType") == "Task"), {})
 
 
 def _task_history(send: Send, task_id: str) -> list[dict[str, Any]]:
